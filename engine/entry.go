@@ -1,0 +1,162 @@
+package engine
+
+// EntryType is the kind of a ledger entry (credit_transactions.type).
+type EntryType uint8
+
+// Ledger entry types (SPEC.md section 4, "Ledger entries").
+const (
+	EntryTopup EntryType = iota + 1
+	EntrySpend
+	EntryRefund
+	EntryTopupRefund
+	EntryGrant
+	EntryExpiry
+	EntryAdjustment
+	EntryDispute
+)
+
+var entryTypeNames = [...]string{"", "topup", "spend", "refund", "topup_refund", "grant", "expiry", "adjustment", "dispute"}
+
+func (t EntryType) String() string {
+	if int(t) < len(entryTypeNames) {
+		return entryTypeNames[t]
+	}
+	return "unknown"
+}
+
+// ParseEntryType maps a type name to its EntryType.
+func ParseEntryType(s string) (EntryType, bool) {
+	for i := 1; i < len(entryTypeNames); i++ {
+		if entryTypeNames[i] == s {
+			return EntryType(i), true
+		}
+	}
+	return 0, false
+}
+
+// KV is one metadata pair; Value is canonical JSON (a string, number or
+// boolean literal).
+type KV struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// Metadata is a flat object kept sorted by key, so its encoding is canonical.
+type Metadata []KV
+
+// with returns m plus key=value (raw JSON), keeping it sorted; a key already
+// present is replaced. m itself is not modified.
+func (m Metadata) with(key, rawJSON string) Metadata {
+	out := make(Metadata, 0, len(m)+1)
+	inserted := false
+	for _, kv := range m {
+		if !inserted && kv.Key >= key {
+			out = append(out, KV{key, rawJSON})
+			inserted = true
+			if kv.Key == key {
+				continue
+			}
+		}
+		out = append(out, kv)
+	}
+	if !inserted {
+		out = append(out, KV{key, rawJSON})
+	}
+	return out
+}
+
+// Get returns the raw JSON value of key.
+func (m Metadata) Get(key string) (string, bool) {
+	for _, kv := range m {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// Entry is one immutable ledger entry. Amounts are signed: negative entries
+// are debits.
+type Entry struct {
+	ID                 string    `json:"id"`
+	OrgID              string    `json:"org"`
+	Type               EntryType `json:"type"`
+	AmountMicros       int64     `json:"amt"`
+	BalanceAfterMicros int64     `json:"bal"`
+	Reference          string    `json:"ref"`
+	Metadata           Metadata  `json:"md,omitempty"`
+	CreatedAtMs        int64     `json:"ts"`
+	ExpiresAtMs        int64     `json:"exp,omitempty"`
+}
+
+// Delivery is the state of a spend's delivery report.
+type Delivery uint8
+
+// Delivery states.
+const (
+	DeliveryNone Delivery = iota
+	DeliveryDelivered
+	DeliveryFailed
+)
+
+func (d Delivery) String() string {
+	switch d {
+	case DeliveryDelivered:
+		return "delivered"
+	case DeliveryFailed:
+		return "failed"
+	}
+	return ""
+}
+
+// TxnState is the mutable side record of a refundable entry (a spend or a
+// top-up): how much of it was refunded and its delivery report. The entry
+// itself never changes; readers join the two (refunded_at is derived).
+type TxnState struct {
+	ID             string    `json:"id"`
+	OrgID          string    `json:"org"`
+	Type           EntryType `json:"type"`
+	AmountMicros   int64     `json:"amt"` // absolute value of the entry
+	RefundedMicros int64     `json:"ref,omitempty"`
+	RefundedAtMs   int64     `json:"rat,omitempty"`
+	Delivery       Delivery  `json:"dlv,omitempty"`
+	Channel        string    `json:"ch,omitempty"`
+	Group          string    `json:"grp,omitempty"`
+	Day            int64     `json:"day"` // unix day of the entry, for usage aggregates
+}
+
+// RefRecord remembers what a reference (or Idempotency-Key) did, so a retry
+// is answered with the original result and a different body is a conflict.
+type RefRecord struct {
+	TxID     string `json:"tx"`
+	BodyHash string `json:"h"`
+}
+
+// Namespaces of references: each is unique per org within its namespace.
+const (
+	NSCharge      byte = 'c'
+	NSAdjustment  byte = 'a'
+	NSRefund      byte = 'f'
+	NSReservation byte = 'r'
+	NSGrant       byte = 'g'
+)
+
+// UsageDelta changes one daily usage aggregate row.
+type UsageDelta struct {
+	OrgID      string
+	Day        int64
+	Channel    string
+	Group      string
+	Messages   int64
+	Delivered  int64
+	Failed     int64
+	CostMicros int64
+}
+
+// UnixDay returns the day number (days since 1970-01-01 UTC) of a unix ms time.
+func UnixDay(ms int64) int64 {
+	if ms < 0 {
+		return (ms - 86_400_000 + 1) / 86_400_000
+	}
+	return ms / 86_400_000
+}
