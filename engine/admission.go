@@ -64,3 +64,11 @@ func (e *Engine) InFlight(orgID string) bool {
 	o := e.org(orgID)
 	return o != nil && o.inflight.Load() > 0
 }
+
+// Track counts a command of org as in flight without reserving funds (a
+// charge proposed past a refused admission); Unadmit(org, 0) settles it.
+func (e *Engine) Track(orgID string) {
+	if o := e.org(orgID); o != nil {
+		o.inflight.Add(1)
+	}
+}

@@ -180,13 +180,14 @@ func (a *applier) createOrg(c *Command) Result {
 }
 
 func (a *applier) updateOrg(o *Org, c *Command) Result {
+	// Validate before changing anything: a refused update changes nothing.
+	if c.SetThreshold && (c.ThresholdMicros < 0 || c.ThresholdMicros > MaxAmountMicros) {
+		return Result{Code: CodeInvalid, Message: "pause_threshold_micros out of range"}
+	}
 	if c.SetName {
 		o.rec.Name = c.Name
 	}
 	if c.SetThreshold {
-		if c.ThresholdMicros < 0 || c.ThresholdMicros > MaxAmountMicros {
-			return Result{Code: CodeInvalid, Message: "pause_threshold_micros out of range"}
-		}
 		o.rec.PauseThresholdMicros = c.ThresholdMicros
 	}
 	a.touch(o)
@@ -302,6 +303,8 @@ func (a *applier) adjustment(o *Org, c *Command) Result {
 	}
 	e := a.write(o, EntryAdjustment, amt, "adjustment:"+c.Reference, md, 0)
 	a.putRef(o.rec.ID, NSAdjustment, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
+	// Recorded so that a refund of it is not_refundable, not not_found.
+	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryAdjustment, AmountMicros: max(amt, -amt), Day: UnixDay(a.timeMs)})
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
 }
 
@@ -338,6 +341,8 @@ func (a *applier) refund(o *Org, c *Command) Result {
 	}
 	e := a.write(o, EntryRefund, amt, "refund:"+t.ID, md, 0)
 	a.putRef(o.rec.ID, NSRefund, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
+	// Recorded so that a refund of the refund is not_refundable, not not_found.
+	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryRefund, AmountMicros: amt, Day: UnixDay(a.timeMs)})
 	t.RefundedMicros += amt
 	if t.RefundedMicros == t.AmountMicros {
 		t.RefundedAtMs = a.timeMs

@@ -112,6 +112,8 @@ func (d Delivery) String() string {
 // TxnState is the mutable side record of a refundable entry (a spend or a
 // top-up): how much of it was refunded and its delivery report. The entry
 // itself never changes; readers join the two (refunded_at is derived).
+// Adjustments and refunds get one too, only so that a refund or delivery
+// report naming them is answered not_refundable / invalid, not not_found.
 type TxnState struct {
 	ID             string    `json:"id"`
 	OrgID          string    `json:"org"`

@@ -87,3 +87,7 @@ func decodeCrockford(c byte) int {
 	}
 	return -1
 }
+
+// FirstIDAt returns the smallest id with prefix made at timeMs: every id made
+// at timeMs or later sorts at or after it.
+func FirstIDAt(prefix string, timeMs int64) string { return makeID(prefix, timeMs, 0, 0, 0) }

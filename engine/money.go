@@ -23,10 +23,12 @@ func addMicros(a, b int64) (int64, bool) {
 
 // subMicros returns a-b and whether it did not overflow int64.
 func subMicros(a, b int64) (int64, bool) {
-	if b == -b && b != 0 { // math.MinInt64 cannot be negated
+	d := a - b
+	// Overflow iff a and b have different signs and d has b's sign.
+	if (a >= 0) != (b >= 0) && (d >= 0) != (a >= 0) {
 		return 0, false
 	}
-	return addMicros(a, -b)
+	return d, true
 }
 
 // mulDivCeil returns ceil(a*b/d) for non-negative a, b and positive d, using a
@@ -37,6 +39,9 @@ func mulDivCeil(a, b, d uint64) (int64, bool) {
 		return 0, false
 	}
 	q, r := bits.Div64(hi, lo, d)
+	if q > uint64(1<<63-1) { // checked before rounding up: q+1 could wrap
+		return 0, false
+	}
 	if r != 0 {
 		q++
 	}

@@ -153,43 +153,43 @@ func (s *RaftStore) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
-// DeleteRange deletes the log entries with min <= index <= max, durably.
-func (s *RaftStore) DeleteRange(min, max uint64) error {
+// DeleteRange deletes the log entries with minIdx <= index <= maxIdx, durably.
+func (s *RaftStore) DeleteRange(minIdx, maxIdx uint64) error {
 	if s.initErr != nil {
 		return s.initErr
 	}
-	if min > max {
+	if minIdx > maxIdx {
 		return nil
 	}
-	start := raftLogKey(s.group, min)
+	start := raftLogKey(s.group, minIdx)
 	end := s.logUpper
-	if max < math.MaxUint64 {
-		end = raftLogKey(s.group, max+1)
+	if maxIdx < math.MaxUint64 {
+		end = raftLogKey(s.group, maxIdx+1)
 	}
 
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if err := s.db.DeleteRange(start, end, pebble.Sync); err != nil {
-		return fmt.Errorf("wal: raft group %d: delete logs %d..%d: %w", s.group, min, max, err)
+		return fmt.Errorf("wal: raft group %d: delete logs %d..%d: %w", s.group, minIdx, maxIdx, err)
 	}
 	first, last := s.first.Load(), s.last.Load()
 	switch {
-	case first == 0 || max < first || min > last:
+	case first == 0 || maxIdx < first || minIdx > last:
 		// Nothing stored in the range.
-	case min <= first && max >= last:
+	case minIdx <= first && maxIdx >= last:
 		s.first.Store(0)
 		s.last.Store(0)
 	default:
 		// Only re-seek the bound that was deleted; the log may have gaps, so
-		// max+1 / min-1 are not necessarily stored.
-		if min <= first {
+		// maxIdx+1 / minIdx-1 are not necessarily stored.
+		if minIdx <= first {
 			f, err := s.seekIndex(false)
 			if err != nil {
 				return err
 			}
 			s.first.Store(f)
 		}
-		if max >= last {
+		if maxIdx >= last {
 			l, err := s.seekIndex(true)
 			if err != nil {
 				return err

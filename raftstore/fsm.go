@@ -1,0 +1,125 @@
+package raftstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/orbit/orbit/engine"
+	"github.com/orbit/orbit/wal"
+)
+
+// fsm is the thin adapter between raft and the engine: it decodes batches,
+// calls engine.Apply, and persists the Changes with the applied index in one
+// Pebble batch before raft answers the waiting callers.
+//
+// raft calls ApplyBatch, Snapshot and Restore from its FSM goroutine, one at a
+// time; Persist of a snapshot runs concurrently with ApplyBatch, on an
+// immutable Pebble snapshot.
+type fsm struct {
+	group  uint8
+	engine *engine.Engine
+	state  *wal.State
+
+	mu      sync.Mutex // guards changes against a concurrent Restore
+	changes engine.Changes
+
+	onApply func(batches, commands int) // metrics hook; may be nil
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+// ApplyBatch implements raft.BatchingFSM: it returns one response per log,
+// a []engine.Result for each command batch and nil for everything else.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	resp := make([]any, len(logs))
+	f.changes.Reset()
+	applied := f.engine.AppliedIndex()
+	var batches, commands int
+	for i, l := range logs {
+		if l.Type != raft.LogCommand || l.Index <= applied {
+			// Configuration and no-op entries carry no commands; entries at
+			// or below the applied index were applied before a restart.
+			continue
+		}
+		var b engine.Batch
+		if err := json.Unmarshal(l.Data, &b); err != nil {
+			// A committed entry that cannot be decoded means the log is not
+			// ours or is corrupt: deciding money past it is not safe.
+			panic(fmt.Sprintf("raftstore: decode log %d: %v", l.Index, err))
+		}
+		b.Group = f.group
+		b.Index = l.Index
+		resp[i] = f.engine.Apply(&b, &f.changes)
+		batches++
+		commands += len(b.Commands)
+	}
+	if f.changes.Index > 0 {
+		if err := f.state.Write(&f.changes, f.engine.LastTimeMs()); err != nil {
+			// The engine moved on in memory but its state did not persist:
+			// stop rather than answer from state that may be lost.
+			panic(fmt.Sprintf("raftstore: persist applied state: %v", err))
+		}
+	}
+	f.engine.Persisted()
+	if f.onApply != nil && batches > 0 {
+		f.onApply(batches, commands)
+	}
+	return resp
+}
+
+// Apply implements raft.FSM for a single log.
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// Snapshot implements raft.FSM: the state is already in Pebble, so a snapshot
+// is a synced Pebble snapshot that Persist streams.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	ss, err := f.state.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{ss: ss}, nil
+}
+
+// Restore implements raft.FSM: it replaces all state with the snapshot's and
+// reloads the engine from it.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.state.Restore(rc); err != nil {
+		return err
+	}
+	return loadEngine(f.engine, f.state, f.group)
+}
+
+// loadEngine installs the persisted state into the engine.
+func loadEngine(e *engine.Engine, st *wal.State, group uint8) error {
+	orgs, keys, err := st.LoadEngine()
+	if err != nil {
+		return err
+	}
+	applied, lastTimeMs, err := st.Applied(group)
+	if err != nil {
+		return err
+	}
+	e.Load(orgs, keys, applied, lastTimeMs)
+	return nil
+}
+
+type fsmSnapshot struct{ ss *wal.StateSnapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.ss.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { _ = s.ss.Close() }

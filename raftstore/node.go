@@ -1,0 +1,321 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/orbit/orbit/engine"
+	"github.com/orbit/orbit/wal"
+)
+
+// Config configures a node.
+type Config struct {
+	NodeID   string
+	RaftAddr string // host:port to listen on and advertise for Raft traffic
+	DataDir  string
+	// Bootstrap makes a node with no state the single voter of a new cluster.
+	Bootstrap bool
+	Logger    *slog.Logger
+	// Metrics hooks; each may be nil.
+	OnBatch  func(commands, bytes int)
+	OnCommit func(time.Duration)
+	OnApply  func(batches, commands int)
+}
+
+// Node is one member of the (single) Raft group: storage, raft, engine and
+// the write pipeline.
+type Node struct {
+	cfg       Config
+	db        *pebble.DB
+	state     *wal.State
+	engine    *engine.Engine
+	fsm       *fsm
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	proposer  *proposer
+	logger    *slog.Logger
+}
+
+// group is the Raft group of this node's orgs. One group holds every org
+// until orgs are partitioned across groups.
+const group uint8 = 0
+
+// Open opens the node's storage, loads the engine from its applied state and
+// starts raft (bootstrapping a single-voter cluster if asked and new).
+func Open(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := wal.Open(filepath.Join(cfg.DataDir, "pebble"), cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, db: db, state: wal.NewState(db), logger: cfg.Logger}
+	n.engine = engine.New(group, n.state)
+	if err := loadEngine(n.engine, n.state, group); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("raftstore: load state: %w", err)
+	}
+	n.fsm = &fsm{group: group, engine: n.engine, state: n.state, onApply: cfg.OnApply}
+	if err := n.startRaft(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	n.proposer = newProposer(n.raft)
+	n.proposer.onBatch = cfg.OnBatch
+	n.proposer.onCommit = cfg.OnCommit
+	n.proposer.start()
+	return n, nil
+}
+
+func (n *Node) startRaft() error {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	// The state lives in Pebble: never restore a snapshot over newer state at
+	// start; the FSM skips log entries at or below its applied index.
+	rc.NoSnapshotRestoreOnStart = true
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.HeartbeatTimeout = 1000 * time.Millisecond
+	rc.ElectionTimeout = 1000 * time.Millisecond
+	rc.LeaderLeaseTimeout = 500 * time.Millisecond
+	// A snapshot carries the whole ledger: take one rarely.
+	rc.SnapshotThreshold = 16384
+	rc.TrailingLogs = 10240
+	rc.SnapshotInterval = 5 * time.Minute
+
+	logs := wal.NewRaftStore(n.db, uint16(group))
+	snaps, err := raft.NewFileSnapshotStore(filepath.Join(n.cfg.DataDir, "raft-snapshots"), 2, io.Discard)
+	if err != nil {
+		return err
+	}
+	addr, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("raftstore: raft address %q: %w", n.cfg.RaftAddr, err)
+	}
+	n.transport, err = raft.NewTCPTransport(n.cfg.RaftAddr, addr, 3, 10*time.Second, io.Discard)
+	if err != nil {
+		return fmt.Errorf("raftstore: raft transport on %s: %w", n.cfg.RaftAddr, err)
+	}
+	if n.cfg.Bootstrap {
+		has, err := raft.HasExistingState(logs, logs, snaps)
+		if err != nil {
+			return err
+		}
+		if !has {
+			err := raft.BootstrapCluster(rc, logs, logs, snaps, n.transport, raft.Configuration{Servers: []raft.Server{
+				{Suffrage: raft.Voter, ID: rc.LocalID, Address: n.transport.LocalAddr()},
+			}})
+			if err != nil {
+				return fmt.Errorf("raftstore: bootstrap: %w", err)
+			}
+		}
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, logs, snaps, n.transport)
+	if err != nil {
+		n.transport.Close()
+		return fmt.Errorf("raftstore: start raft: %w", err)
+	}
+	return nil
+}
+
+// Engine returns the node's engine (for reads and admission).
+func (n *Node) Engine() *engine.Engine { return n.engine }
+
+// State returns the node's persisted state (for reads).
+func (n *Node) State() *wal.State { return n.state }
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's raft address and id, empty when unknown.
+func (n *Node) Leader() (addr, id string) {
+	a, i := n.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// WaitLeader waits until the cluster has a leader, or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if a, _ := n.raft.LeaderWithID(); a != "" {
+			// The leader serves reads only once it has applied what it
+			// committed before it was elected.
+			if n.IsLeader() {
+				return n.raft.Barrier(applyTimeout).Error()
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Stats is the node's raft state.
+type Stats struct {
+	NodeID       string
+	State        string
+	Leader       string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	Digest       string
+	Servers      []raft.Server
+}
+
+// Stats returns the node's raft state and state digest.
+func (n *Node) Stats() Stats {
+	s := Stats{NodeID: n.cfg.NodeID, State: n.raft.State().String(), AppliedIndex: n.engine.AppliedIndex(), Digest: n.engine.Digest()}
+	_, id := n.raft.LeaderWithID()
+	s.Leader = string(id)
+	st := n.raft.Stats()
+	fmt.Sscan(st["term"], &s.Term)
+	fmt.Sscan(st["commit_index"], &s.CommitIndex)
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		s.Servers = f.Configuration().Servers
+	}
+	return s
+}
+
+// Submit proposes commands as one unit and waits for their results. Debits
+// pass admission first: one that cannot fit, or whose org is paused, is
+// refused here without touching the log, unless its reference may already
+// exist (then the engine answers it as a replay).
+func (n *Node) Submit(ctx context.Context, cmds []engine.Command) ([]engine.Result, error) {
+	if !n.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	results := make([]engine.Result, len(cmds))
+	proposed := make([]engine.Command, 0, len(cmds))
+	slots := make([]int, 0, len(cmds))
+	var admitted []admission
+	for i := range cmds {
+		c := &cmds[i]
+		if c.Kind == engine.CmdCharge {
+			if res, refused := n.admit(c, &admitted); refused {
+				results[i] = res
+				continue
+			}
+		}
+		proposed = append(proposed, *c)
+		slots = append(slots, i)
+	}
+	defer func() {
+		for _, a := range admitted {
+			n.engine.Unadmit(a.org, a.amount)
+		}
+	}()
+	if len(proposed) == 0 {
+		return results, nil
+	}
+	r := &request{cmds: proposed, done: make(chan struct{})}
+	if err := n.proposer.submit(r); err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(submitTimeout)
+	defer timer.Stop()
+	select {
+	case <-r.done:
+	case <-timer.C:
+		// The batch may still apply later: admission must stay reserved
+		// until it does, so hand the release to the request's completion.
+		go func(adm []admission) {
+			<-r.done
+			for _, a := range adm {
+				n.engine.Unadmit(a.org, a.amount)
+			}
+		}(admitted)
+		admitted = nil
+		return nil, ErrTimeout
+	case <-ctx.Done():
+		go func(adm []admission) {
+			<-r.done
+			for _, a := range adm {
+				n.engine.Unadmit(a.org, a.amount)
+			}
+		}(admitted)
+		admitted = nil
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	for j, res := range r.results {
+		results[slots[j]] = res
+	}
+	return results, nil
+}
+
+type admission struct {
+	org    string
+	amount int64
+}
+
+// admit runs a charge through admission. It returns refused=true with the
+// refusal as a result when the charge cannot succeed now.
+func (n *Node) admit(c *engine.Command, admitted *[]admission) (engine.Result, bool) {
+	var code engine.Code
+	switch n.engine.Admit(c.OrgID, c.AmountMicros) {
+	case engine.Admitted:
+		*admitted = append(*admitted, admission{c.OrgID, c.AmountMicros})
+		return engine.Result{}, false
+	case engine.AdmitNoOrg:
+		return engine.Result{}, false // the engine answers not_found
+	case engine.AdmitPaused:
+		code = engine.CodeOutboundPaused
+	default:
+		code = engine.CodeInsufficientFunds
+	}
+	// A retry of a charge that succeeded must replay, not be refused: let the
+	// engine decide when the reference exists or another command of the org
+	// (perhaps its first attempt) is still in flight.
+	_, exists := n.state.Ref(c.OrgID, engine.NSCharge, c.Reference)
+	if exists || n.engine.InFlight(c.OrgID) {
+		n.engine.Track(c.OrgID)
+		*admitted = append(*admitted, admission{c.OrgID, 0})
+		return engine.Result{}, false
+	}
+	w, _ := n.engine.Wallet(c.OrgID)
+	msg := "insufficient funds"
+	if code == engine.CodeOutboundPaused {
+		msg = "outbound traffic is paused for this org"
+	}
+	return engine.Result{Code: code, Wallet: w, Message: msg}, true
+}
+
+// Close stops accepting writes, lets in-flight batches finish, and closes
+// raft and storage.
+func (n *Node) Close() error {
+	n.proposer.close()
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.transport.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.db.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,70 @@
+package raftstore
+
+import (
+	"github.com/orbit/orbit/engine"
+)
+
+// Reads. On a single node every acknowledged write is applied before it is
+// acknowledged, so reading local state reflects it.
+
+// Wallet returns an org's wallet.
+func (n *Node) Wallet(org string) (engine.WalletView, bool) { return n.engine.Wallet(org) }
+
+// OrgRecord returns an org.
+func (n *Node) OrgRecord(org string) (engine.OrgRecord, bool) { return n.engine.OrgRecord(org) }
+
+// Orgs returns every org.
+func (n *Node) Orgs() []engine.OrgRecord { return n.engine.Orgs() }
+
+// KeyByHash returns the key with the given secret hash.
+func (n *Node) KeyByHash(hash string) (*engine.APIKey, bool) { return n.engine.KeyByHash(hash) }
+
+// Keys returns an org's keys.
+func (n *Node) Keys(org string) []engine.APIKey { return n.engine.Keys(org) }
+
+// Transactions lists an org's ledger entries.
+func (n *Node) Transactions(org string, q engine.TxQuery) ([]engine.EntryView, bool, error) {
+	return n.state.Transactions(org, q)
+}
+
+// Transaction returns one ledger entry.
+func (n *Node) Transaction(org, id string) (engine.EntryView, bool, error) {
+	return n.state.Transaction(org, id)
+}
+
+// Usage returns an org's daily usage rows.
+func (n *Node) Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error) {
+	return n.state.Usage(org, fromDay, toDay)
+}
+
+// Audit recomputes every balance from the durable ledger and compares it
+// with the stored wallet of the same applied index, and each in-memory wallet
+// with its stored record when neither has moved since.
+func (n *Node) Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error) {
+	a, err := n.state.Audit()
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, o := range a.Orgs {
+		sum := a.LedgerSums[o.ID]
+		mem, ok := n.engine.OrgRecord(o.ID)
+		switch {
+		case sum != o.BalanceMicros:
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, BalanceMicros: o.BalanceMicros, LedgerSumMicros: sum})
+		case !ok:
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, LedgerSumMicros: sum})
+		case mem.Index == o.Index && mem.BalanceMicros != sum:
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, BalanceMicros: mem.BalanceMicros, LedgerSumMicros: sum})
+		}
+	}
+	for _, id := range a.ChainBreaks {
+		mismatches = append(mismatches, engine.AuditMismatch{OrgID: "entry:" + id})
+	}
+	return len(a.Orgs), mismatches, nil
+}
+
+// Ready reports whether the node has recovered and knows a leader.
+func (n *Node) Ready() bool {
+	a, _ := n.raft.LeaderWithID()
+	return a != ""
+}

@@ -1,0 +1,251 @@
+package wal
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/orbit/orbit/engine"
+)
+
+// State is the replicated state in Pebble: what the FSM writes after every
+// applied batch and what the API reads. It implements engine.ColdStore.
+//
+// Writes come from one goroutine (the FSM). Reads may come from any.
+type State struct {
+	db *pebble.DB
+}
+
+// NewState returns the state stored in db.
+func NewState(db *pebble.DB) *State { return &State{db: db} }
+
+// DB returns the underlying database.
+func (s *State) DB() *pebble.DB { return s.db }
+
+// Write persists everything c carries and the applied index, in one atomic
+// Pebble batch without its own fsync: the raft log already holds the batch
+// durably, and recovery replays what lies after the applied index. Because
+// state and applied index commit together, a crash leaves them consistent.
+func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		if err := b.Set(entryKey(e.OrgID, e.ID), mustJSON(e), nil); err != nil {
+			return err
+		}
+	}
+	for i := range c.Refs {
+		r := &c.Refs[i]
+		if err := b.Set(refKey(r.OrgID, r.NS, r.Ref), mustJSON(&r.Rec), nil); err != nil {
+			return err
+		}
+	}
+	for i := range c.Txns {
+		t := &c.Txns[i]
+		if err := b.Set(txnKey(t.OrgID, t.ID), mustJSON(t), nil); err != nil {
+			return err
+		}
+	}
+	for i := range c.Orgs {
+		o := &c.Orgs[i]
+		if err := b.Set(orgKey(o.ID), mustJSON(o), nil); err != nil {
+			return err
+		}
+	}
+	for i := range c.Keys {
+		k := &c.Keys[i]
+		if err := b.Set(apiKeyKey(k.Hash), mustJSON(k), nil); err != nil {
+			return err
+		}
+	}
+	if err := s.writeUsage(b, c.Usage); err != nil {
+		return err
+	}
+	var applied [16]byte
+	binary.BigEndian.PutUint64(applied[0:8], c.Index)
+	binary.BigEndian.PutUint64(applied[8:16], uint64(lastTimeMs))
+	if err := b.Set(appliedKey(c.Group), applied[:], nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
+}
+
+// usageRow is the value of a daily usage aggregate.
+type usageRow struct{ messages, delivered, failed, costMicros int64 }
+
+func decodeUsage(v []byte) usageRow {
+	if len(v) != 32 {
+		return usageRow{}
+	}
+	return usageRow{
+		int64(binary.BigEndian.Uint64(v[0:])), int64(binary.BigEndian.Uint64(v[8:])),
+		int64(binary.BigEndian.Uint64(v[16:])), int64(binary.BigEndian.Uint64(v[24:])),
+	}
+}
+
+func (u usageRow) encode() []byte {
+	v := make([]byte, 32)
+	binary.BigEndian.PutUint64(v[0:], uint64(u.messages))
+	binary.BigEndian.PutUint64(v[8:], uint64(u.delivered))
+	binary.BigEndian.PutUint64(v[16:], uint64(u.failed))
+	binary.BigEndian.PutUint64(v[24:], uint64(u.costMicros))
+	return v
+}
+
+// writeUsage adds the deltas to their rows: summed per row first, then one
+// read-modify-write per row (only the FSM writes, so nothing races it).
+func (s *State) writeUsage(b *pebble.Batch, deltas []engine.UsageDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	sums := make(map[string]usageRow, len(deltas))
+	order := make([]string, 0, len(deltas))
+	for _, d := range deltas {
+		k := string(usageKey(d.OrgID, d.Day, d.Channel, d.Group))
+		r, seen := sums[k]
+		if !seen {
+			order = append(order, k)
+		}
+		r.messages += d.Messages
+		r.delivered += d.Delivered
+		r.failed += d.Failed
+		r.costMicros += d.CostMicros
+		sums[k] = r
+	}
+	for _, k := range order {
+		d := sums[k]
+		cur, err := s.get([]byte(k))
+		if err != nil {
+			return err
+		}
+		r := decodeUsage(cur)
+		r.messages += d.messages
+		r.delivered += d.delivered
+		r.failed += d.failed
+		r.costMicros += d.costMicros
+		if err := b.Set([]byte(k), r.encode(), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// get returns a copy of key's value, or nil when absent.
+func (s *State) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+// Ref implements engine.ColdStore. A read error stops the process: deciding a
+// charge without knowing whether its reference exists could apply it twice.
+func (s *State) Ref(orgID string, ns byte, ref string) (engine.RefRecord, bool) {
+	var r engine.RefRecord
+	return r, s.mustGetJSON(refKey(orgID, ns, ref), &r)
+}
+
+// Txn implements engine.ColdStore.
+func (s *State) Txn(orgID, txID string) (engine.TxnState, bool) {
+	var t engine.TxnState
+	return t, s.mustGetJSON(txnKey(orgID, txID), &t)
+}
+
+func (s *State) mustGetJSON(key []byte, v any) bool {
+	raw, err := s.get(key)
+	if err != nil {
+		panic(fmt.Sprintf("wal: read %q: %v", key, err))
+	}
+	if raw == nil {
+		return false
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		panic(fmt.Sprintf("wal: decode %q: %v", key, err))
+	}
+	return true
+}
+
+// Applied returns a group's applied index and the time of its last batch.
+func (s *State) Applied(group uint8) (index uint64, lastTimeMs int64, err error) {
+	v, err := s.get(appliedKey(group))
+	if err != nil || len(v) != 16 {
+		return 0, 0, err
+	}
+	return binary.BigEndian.Uint64(v[0:8]), int64(binary.BigEndian.Uint64(v[8:16])), nil
+}
+
+// LoadEngine reads what the engine keeps in memory: every org and key.
+func (s *State) LoadEngine() ([]engine.OrgRecord, []engine.APIKey, error) {
+	var orgs []engine.OrgRecord
+	err := s.scan([]byte{prefixOrg, keySep}, func(_, v []byte) error {
+		var o engine.OrgRecord
+		if err := json.Unmarshal(v, &o); err != nil {
+			return err
+		}
+		orgs = append(orgs, o)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var keys []engine.APIKey
+	err = s.scan([]byte{prefixKey, keySep}, func(_, v []byte) error {
+		var k engine.APIKey
+		if err := json.Unmarshal(v, &k); err != nil {
+			return err
+		}
+		keys = append(keys, k)
+		return nil
+	})
+	return orgs, keys, err
+}
+
+// scan calls fn for every key with prefix, in order. fn must not keep k or v.
+func (s *State) scan(prefix []byte, fn func(k, v []byte) error) error {
+	return scanReader(s.db, prefix, fn)
+}
+
+// scanReader is scan over any Pebble reader (the DB or a snapshot).
+func scanReader(r pebble.Reader, prefix []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keyPrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if err := fn(it.Key(), v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+// Sync makes every write so far durable.
+func (s *State) Sync() error { return s.db.LogData(nil, pebble.Sync) }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("wal: encode %T: %v", v, err))
+	}
+	return b
+}
