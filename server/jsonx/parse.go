@@ -1,6 +1,7 @@
 package jsonx
 
 import (
+	"bytes"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -38,12 +39,15 @@ func (e *SyntaxError) Error() string {
 
 type parser struct {
 	data    []byte
-	s       string // string(data): unescaped strings and numbers are substrings of it
-	i       int    // current offset
-	count   int    // values seen so far
-	scratch []byte // decode buffer for strings with escapes
-	items   []Value
-	fields  []Field
+	s       string  // string(data): unescaped strings and numbers are substrings of it
+	i       int     // current offset
+	count   int     // values seen so far
+	scratch []byte  // decode buffer for strings with escapes
+	items   []Value // stack of elements of the arrays being parsed
+	fields  []Field // stack of members of the objects being parsed
+	// itemsHi and fieldsHi are the high-water marks of items and fields,
+	// the extent release must clear.
+	itemsHi, fieldsHi int
 }
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
@@ -75,15 +79,16 @@ func (p *parser) release() {
 	if cap(p.items) > 1024 {
 		p.items = nil
 	} else {
-		clear(p.items[:cap(p.items)])
+		clear(p.items[:max(p.itemsHi, len(p.items))])
 		p.items = p.items[:0]
 	}
 	if cap(p.fields) > 1024 {
 		p.fields = nil
 	} else {
-		clear(p.fields[:cap(p.fields)])
+		clear(p.fields[:max(p.fieldsHi, len(p.fields))])
 		p.fields = p.fields[:0]
 	}
+	p.itemsHi, p.fieldsHi = 0, 0
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil
 	}
@@ -152,7 +157,10 @@ func (p *parser) value(depth int) (Value, error) {
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		return p.number()
 	case 'N', 'I':
-		return Value{}, p.errAt(p.i, "NaN and Infinity are not valid JSON numbers")
+		if rest := p.data[p.i:]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Infinity")) {
+			return Value{}, p.errAt(p.i, "NaN and Infinity are not valid JSON numbers")
+		}
+		return Value{}, p.unexpected("looking for beginning of value")
 	case '+':
 		return Value{}, p.errAt(p.i, "numbers must not start with '+'")
 	case '.':
@@ -182,7 +190,7 @@ func (p *parser) number() (Value, error) {
 	i := p.i
 	if data[i] == '-' {
 		i++
-		if i < len(data) && data[i] == 'I' {
+		if bytes.HasPrefix(data[i:], []byte("Infinity")) {
 			return Value{}, p.errAt(start, "NaN and Infinity are not valid JSON numbers")
 		}
 	}
@@ -255,11 +263,11 @@ func (p *parser) array(depth int) (Value, error) {
 			p.i++
 			items := make([]Value, len(p.items)-base)
 			copy(items, p.items[base:])
-			clear(p.items[base:])
+			p.itemsHi = max(p.itemsHi, len(p.items))
 			p.items = p.items[:base]
 			return Value{Kind: Array, Items: items}, nil
 		default:
-			return Value{}, p.unexpected("after array element")
+			return Value{}, p.unexpected("after array element (expected ',' or ']')")
 		}
 	}
 }
@@ -311,7 +319,7 @@ func (p *parser) object(depth int) (Value, error) {
 		}
 		p.skipWS()
 		if p.i >= len(p.data) || p.data[p.i] != ':' {
-			return Value{}, p.unexpected("after object key")
+			return Value{}, p.unexpected("after object key (expected ':')")
 		}
 		p.i++
 		v, err := p.value(depth)
@@ -331,11 +339,11 @@ func (p *parser) object(depth int) (Value, error) {
 			p.i++
 			fields := make([]Field, len(p.fields)-base)
 			copy(fields, p.fields[base:])
-			clear(p.fields[base:])
+			p.fieldsHi = max(p.fieldsHi, len(p.fields))
 			p.fields = p.fields[:base]
 			return Value{Kind: Object, Fields: fields}, nil
 		default:
-			return Value{}, p.unexpected("after object value")
+			return Value{}, p.unexpected("after object value (expected ',' or '}')")
 		}
 	}
 }
