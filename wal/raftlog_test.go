@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -763,4 +764,39 @@ func BenchmarkStoreLogs(b *testing.B) {
 			b.ReportMetric(float64(next-1)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
+}
+
+func TestOpenLogsThroughSlog(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	h := slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})
+	dir := t.TempDir()
+	for range 2 { // the second open replays the WAL, which Pebble logs
+		db, err := Open(dir, slog.New(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set([]byte("k"), []byte("v"), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !bytes.Contains(buf.Bytes(), []byte("component=pebble")) {
+		t.Fatalf("no pebble log records through slog; got %q", buf.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
