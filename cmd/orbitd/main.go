@@ -1,0 +1,168 @@
+// Command orbitd is the Orbit billing server: flags and wiring only.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orbit/orbit/raftstore"
+	"github.com/orbit/orbit/server"
+)
+
+type config struct {
+	dataDir, httpAddr, adminToken, nodeID, raftAddr, join, publicURL string
+	stripeSecretKey, stripeWebhookSecret, stripeAPIBase                string
+	logLevel                                                           string
+}
+
+// flagEnv defines a string flag whose default comes from an environment
+// variable when set.
+func flagEnv(fs *flag.FlagSet, dst *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	fs.StringVar(dst, name, def, usage+" (env "+env+")")
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("orbitd", flag.ContinueOnError)
+	flagEnv(fs, &c.dataDir, "data-dir", "ORBIT_DATA_DIR", "./data", "data directory")
+	flagEnv(fs, &c.httpAddr, "http-addr", "ORBIT_HTTP_ADDR", "127.0.0.1:8080", "HTTP listen address")
+	flagEnv(fs, &c.adminToken, "admin-token", "ORBIT_ADMIN_TOKEN", "", "operator API token (generated on first start when empty)")
+	flagEnv(fs, &c.nodeID, "node-id", "ORBIT_NODE_ID", "node1", "this node's id in the cluster")
+	flagEnv(fs, &c.raftAddr, "raft-addr", "ORBIT_RAFT_ADDR", "127.0.0.1:7000", "Raft listen address")
+	flagEnv(fs, &c.join, "join", "ORBIT_JOIN", "", "HTTP address of a cluster member to join (host:port or http://host:port)")
+	flagEnv(fs, &c.publicURL, "public-url", "ORBIT_PUBLIC_URL", "", "public base URL (default http://<http-addr>)")
+	flagEnv(fs, &c.stripeSecretKey, "stripe-secret-key", "STRIPE_SECRET_KEY", "", "Stripe secret key (empty: development payment provider)")
+	flagEnv(fs, &c.stripeWebhookSecret, "stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret")
+	flagEnv(fs, &c.stripeAPIBase, "stripe-api-base", "STRIPE_API_BASE", "", "Stripe API base URL (stripe-mock in tests)")
+	flagEnv(fs, &c.logLevel, "log-level", "ORBIT_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.publicURL == "" {
+		c.publicURL = "http://" + c.httpAddr
+	}
+	c.publicURL = strings.TrimRight(c.publicURL, "/")
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "orbitd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.join != "" {
+		return errors.New("--join: joining a cluster is not supported by this build yet; run a single node")
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return err
+	}
+	token, tokenPath, err := adminToken(cfg)
+	if err != nil {
+		return err
+	}
+
+	metrics := server.NewMetrics()
+	node, err := raftstore.Open(raftstore.Config{
+		NodeID:    cfg.nodeID,
+		RaftAddr:  cfg.raftAddr,
+		DataDir:   cfg.dataDir,
+		Bootstrap: true,
+		Logger:    logger,
+		OnBatch:   metrics.ObserveBatch,
+		OnCommit:  metrics.ObserveCommit,
+		OnApply:   metrics.ObserveApply,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		node.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
+	}
+	srv := server.New(server.Config{
+		Store:      storeAdapter{node, cfg.httpAddr},
+		AdminToken: token,
+		PublicURL:  cfg.publicURL,
+		Logger:     logger,
+		Metrics:    metrics,
+	})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	waitCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := node.WaitLeader(waitCtx); err != nil {
+		logger.Warn("no leader yet; serving 503 until there is one", "err", err)
+	}
+	cancel()
+	fmt.Fprintf(os.Stderr, "orbitd: serving on %s (node %s, raft %s, data %s)\n", cfg.publicURL, cfg.nodeID, cfg.raftAddr, cfg.dataDir)
+	if tokenPath != "" {
+		fmt.Fprintf(os.Stderr, "orbitd: admin token is in %s\n", tokenPath)
+	}
+	fmt.Fprintf(os.Stderr, "orbitd: try `bin/orbitctl demo` for an org with funds and a ready-to-paste curl\n")
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case sig := <-sigs:
+		logger.Info("shutting down", "signal", sig.String())
+	case err := <-serveErr:
+		logger.Error("http server stopped", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("http drain incomplete", "err", err)
+	}
+	return node.Close()
+}
+
+// adminToken returns the configured token, or the one in the data
+// directory, creating it (owner-only, one line) on first start.
+func adminToken(cfg config) (token, path string, err error) {
+	if cfg.adminToken != "" {
+		return cfg.adminToken, "", nil
+	}
+	path = filepath.Join(cfg.dataDir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, path, nil
+		}
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", "", err
+	}
+	token = "orbit_admin_" + hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("write admin token: %w", err)
+	}
+	return token, path, nil
+}

@@ -1,0 +1,399 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/orbit/orbit/engine"
+)
+
+type adminRoute struct {
+	pattern string
+	method  string
+	handle  func(s *Server, ctx *fasthttp.RequestCtx, rs *reqState, args []string)
+}
+
+var adminRoutes = []adminRoute{
+	{"orgs", "POST", (*Server).adminCreateOrg},
+	{"orgs", "GET", (*Server).adminListOrgs},
+	{"orgs/{}", "GET", (*Server).adminGetOrg},
+	{"orgs/{}", "PATCH", (*Server).adminPatchOrg},
+	{"orgs/{}/keys", "POST", (*Server).adminCreateKey},
+	{"orgs/{}/keys", "GET", (*Server).adminListKeys},
+	{"orgs/{}/keys/{}", "DELETE", (*Server).adminRevokeKey},
+	{"orgs/{}/adjustments", "POST", (*Server).adminAdjust},
+	{"orgs/{}/pause", "POST", (*Server).adminPause},
+	{"orgs/{}/unpause", "POST", (*Server).adminUnpause},
+	{"audit", "GET", (*Server).adminAudit},
+	{"cluster", "GET", (*Server).adminCluster},
+}
+
+// matchArgs matches path segments against a pattern whose "{}" segments
+// capture one non-empty segment each.
+func matchArgs(pattern, path string) ([]string, bool) {
+	ps := strings.Split(pattern, "/")
+	ss := strings.Split(path, "/")
+	if len(ps) != len(ss) {
+		return nil, false
+	}
+	var args []string
+	for i := range ps {
+		switch {
+		case ps[i] == "{}":
+			if ss[i] == "" {
+				return nil, false
+			}
+			args = append(args, ss[i])
+		case ps[i] != ss[i]:
+			return nil, false
+		}
+	}
+	return args, true
+}
+
+func (s *Server) adminAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
+	rs.route = "/admin/v1/unknown"
+	if err := s.authAdmin(ctx); err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	method := string(ctx.Method())
+	mismatch := false
+	for i := range adminRoutes {
+		r := &adminRoutes[i]
+		args, ok := matchArgs(r.pattern, path)
+		if !ok {
+			continue
+		}
+		if r.method != method {
+			mismatch = true
+			continue
+		}
+		rs.route = "/admin/v1/" + r.pattern
+		r.handle(s, ctx, rs, args)
+		return
+	}
+	if mismatch {
+		respondError(ctx, rs, newError(errMethodNotAllowed, "method not allowed on this route"))
+		return
+	}
+	respondError(ctx, rs, newError(errNotFound, "no such route"))
+}
+
+// orgOr404 answers 404 for an unknown org.
+func (s *Server) orgOr404(ctx *fasthttp.RequestCtx, rs *reqState, id string) (engine.OrgRecord, engine.WalletView, bool) {
+	o, ok := s.store.OrgRecord(id)
+	if !ok {
+		respondError(ctx, rs, newError(errNotFound, "org not found"))
+		return o, engine.WalletView{}, false
+	}
+	v, _ := s.store.Wallet(id)
+	return o, v, true
+}
+
+func (s *Server) respondOrg(ctx *fasthttp.RequestCtx, rs *reqState, status int, id string) {
+	o, v, ok := s.orgOr404(ctx, rs, id)
+	if ok {
+		respond(ctx, rs, status, func(w *jw) { writeOrg(w, o, v) })
+	}
+}
+
+func (s *Server) adminCreateOrg(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	v, err := jsonBody(ctx, bodyBytesMax)
+	if err == nil {
+		err = onlyFields(v, "name")
+	}
+	var name string
+	if err == nil {
+		name, err = requiredStr(v, "name")
+	}
+	if err == nil && (strings.TrimSpace(name) == "" || len(name) > nameLenMax) {
+		err = invalidField("name", "must be 1-200 characters")
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	r, err := s.submitOne(ctx, engine.Command{Kind: engine.CmdCreateOrg, Name: name})
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.respondOrg(ctx, rs, fasthttp.StatusCreated, r.ID)
+}
+
+func (s *Server) adminListOrgs(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	orgs := s.store.Orgs()
+	respond(ctx, rs, 200, func(w *jw) {
+		w.arrStart()
+		for _, o := range orgs {
+			v, _ := s.store.Wallet(o.ID)
+			writeOrg(w, o, v)
+		}
+		w.arrEnd()
+	})
+}
+
+func (s *Server) adminGetOrg(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	s.respondOrg(ctx, rs, 200, args[0])
+}
+
+func (s *Server) adminPatchOrg(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	v, err := jsonBody(ctx, bodyBytesMax)
+	if err == nil {
+		err = onlyFields(v, "name", "pause_threshold_micros")
+	}
+	cmd := engine.Command{Kind: engine.CmdUpdateOrg, OrgID: args[0]}
+	if err == nil {
+		cmd.Name, cmd.SetName, err = str(v, "name")
+		if err == nil && cmd.SetName && (strings.TrimSpace(cmd.Name) == "" || len(cmd.Name) > nameLenMax) {
+			err = invalidField("name", "must be 1-200 characters")
+		}
+	}
+	if err == nil {
+		cmd.ThresholdMicros, cmd.SetThreshold, err = integer(v, "pause_threshold_micros")
+		if err == nil && cmd.SetThreshold && (cmd.ThresholdMicros < 0 || cmd.ThresholdMicros > engine.MaxAmountMicros) {
+			err = invalidField("pause_threshold_micros", "must be an integer from 0 to 1000000000000000")
+		}
+	}
+	if err == nil && !cmd.SetName && !cmd.SetThreshold {
+		err = invalid("nothing to change: send name or pause_threshold_micros")
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.submitAndRespondOrg(ctx, rs, cmd)
+}
+
+func (s *Server) submitAndRespondOrg(ctx *fasthttp.RequestCtx, rs *reqState, cmd engine.Command) {
+	r, err := s.submitOne(ctx, cmd)
+	if err == nil {
+		err = resultError(&r)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.respondOrg(ctx, rs, 200, cmd.OrgID)
+}
+
+func (s *Server) adminCreateKey(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	v, err := optionalJSONBody(ctx)
+	if err == nil {
+		err = onlyFields(v, "role")
+	}
+	role := engine.RoleAdmin
+	if err == nil {
+		var present bool
+		if r, p, e := str(v, "role"); e != nil {
+			err = e
+		} else if present = p; present {
+			role = r
+		}
+	}
+	if err == nil && role != engine.RoleAdmin && role != engine.RoleCharge && role != engine.RoleRead {
+		err = invalidField("role", `must be "admin", "charge" or "read"`)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	var raw [24]byte
+	if _, rerr := rand.Read(raw[:]); rerr != nil {
+		respondError(ctx, rs, newError(errUnavailable, "no randomness available"))
+		return
+	}
+	secret := apiKeyPrefix + hex.EncodeToString(raw[:])
+	prefix := secret[:len(apiKeyPrefix)+6]
+	r, err := s.submitOne(ctx, engine.Command{Kind: engine.CmdCreateKey, OrgID: args[0], Role: role, KeyHash: hashKey([]byte(secret)), KeyPrefix: prefix})
+	if err == nil {
+		err = resultError(&r)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	for _, k := range s.store.Keys(args[0]) {
+		if k.ID == r.ID {
+			respond(ctx, rs, fasthttp.StatusCreated, func(w *jw) { writeKey(w, k, secret) })
+			return
+		}
+	}
+	respondError(ctx, rs, newError(errUnavailable, "key not readable yet"))
+}
+
+func (s *Server) adminListKeys(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	keys := s.store.Keys(args[0])
+	respond(ctx, rs, 200, func(w *jw) {
+		w.arrStart()
+		for _, k := range keys {
+			writeKey(w, k, "")
+		}
+		w.arrEnd()
+	})
+}
+
+func (s *Server) adminRevokeKey(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	r, err := s.submitOne(ctx, engine.Command{Kind: engine.CmdRevokeKey, OrgID: args[0], KeyID: args[1]})
+	if err == nil {
+		err = resultError(&r)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	for _, k := range s.store.Keys(args[0]) {
+		if k.ID == args[1] {
+			respond(ctx, rs, 200, func(w *jw) { writeKey(w, k, "") })
+			return
+		}
+	}
+	respondError(ctx, rs, newError(errNotFound, "key not found"))
+}
+
+func (s *Server) adminAdjust(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	v, err := jsonBody(ctx, bodyBytesMax)
+	if err == nil {
+		err = onlyFields(v, "amount_micros", "reason", "reference")
+	}
+	var amount int64
+	var present bool
+	if err == nil {
+		amount, present, err = integer(v, "amount_micros")
+		if err == nil && (!present || amount == 0 || amount > engine.MaxAmountMicros || amount < -engine.MaxAmountMicros) {
+			err = invalidField("amount_micros", "must be a nonzero integer with absolute value at most 1000000000000000")
+		}
+	}
+	var ref, reason string
+	if err == nil {
+		ref, err = requiredStr(v, "reference")
+	}
+	if err == nil {
+		err = checkReference("reference", ref)
+	}
+	if err == nil {
+		reason, _, err = str(v, "reason")
+	}
+	if err == nil {
+		err = checkText("reason", reason, reasonLenMax)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	r, err := s.submitOne(ctx, engine.Command{
+		Kind: engine.CmdAdjustment, OrgID: args[0], Reference: ref, AmountMicros: amount, Reason: reason,
+		BodyHash: bodyHash("adjustment", ref, strconv.FormatInt(amount, 10), reason),
+	})
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.answerWrite(ctx, rs, args[0], &r)
+}
+
+func (s *Server) adminPause(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	v, err := optionalJSONBody(ctx)
+	if err == nil {
+		err = onlyFields(v, "reason")
+	}
+	var reason string
+	if err == nil {
+		reason, _, err = str(v, "reason")
+	}
+	if err == nil {
+		err = checkText("reason", reason, reasonLenMax)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.submitAndRespondOrg(ctx, rs, engine.Command{Kind: engine.CmdPause, OrgID: args[0], Reason: reason})
+}
+
+func (s *Server) adminUnpause(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	v, err := optionalJSONBody(ctx)
+	if err == nil {
+		err = onlyFields(v)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.submitAndRespondOrg(ctx, rs, engine.Command{Kind: engine.CmdUnpause, OrgID: args[0]})
+}
+
+func (s *Server) adminAudit(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	n, mismatches, err := s.store.Audit()
+	if err != nil {
+		respondError(ctx, rs, newError(errUnavailable, "audit failed: "+err.Error()))
+		return
+	}
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kInt("orgs_checked", int64(n))
+		w.key("mismatches")
+		w.arrStart()
+		for _, m := range mismatches {
+			w.objStart()
+			w.kStr("org_id", m.OrgID)
+			w.kInt("balance_micros", m.BalanceMicros)
+			w.kInt("ledger_sum_micros", m.LedgerSumMicros)
+			w.objEnd()
+		}
+		w.arrEnd()
+		w.objEnd()
+	})
+}
+
+func (s *Server) adminCluster(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	c := s.store.Cluster()
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kStr("node_id", c.NodeID)
+		w.kStrOrNull("leader", c.Leader)
+		w.kInt("term", int64(c.Term))
+		w.kInt("commit_index", int64(c.CommitIndex))
+		w.kInt("applied_index", int64(c.AppliedIndex))
+		w.kStr("digest", c.Digest)
+		w.key("nodes")
+		w.arrStart()
+		for _, n := range c.Nodes {
+			w.objStart()
+			w.kStr("id", n.ID)
+			w.kStr("raft_addr", n.RaftAddr)
+			w.kStrOrNull("http_addr", n.HTTPAddr)
+			w.kStr("suffrage", n.Suffrage)
+			w.kStr("state", n.State)
+			w.objEnd()
+		}
+		w.arrEnd()
+		w.objEnd()
+	})
+}

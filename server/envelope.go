@@ -1,0 +1,99 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// reqState is what a handler knows about the request it serves.
+type reqState struct {
+	requestID string
+	start     time.Time
+	route     string // for metrics and logs: a pattern, never a raw path
+	orgID     string
+}
+
+// requestID is the client's X-Request-Id when it is sane, else a new one.
+func requestID(ctx *fasthttp.RequestCtx) string {
+	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && visibleASCII(v) {
+		return string(v)
+	}
+	var raw [12]byte
+	_, _ = rand.Read(raw[:])
+	return "req_" + hex.EncodeToString(raw[:])
+}
+
+func visibleASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func visibleASCIIString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// writeMeta closes an envelope with its meta object.
+func writeMeta(w *jw, rs *reqState) {
+	w.key("meta")
+	w.objStart()
+	w.kStr("request_id", rs.requestID)
+	w.key("timestamp")
+	w.sep()
+	w.b = append(w.b, '"')
+	w.b = time.Now().UTC().AppendFormat(w.b, timeLayout)
+	w.b = append(w.b, '"')
+	w.objEnd()
+}
+
+// respond writes {"data": <data>, "meta": ...} with status.
+func respond(ctx *fasthttp.RequestCtx, rs *reqState, status int, data func(w *jw)) {
+	w := jw{b: make([]byte, 0, 1024)}
+	w.objStart()
+	w.key("data")
+	data(&w)
+	writeMeta(&w, rs)
+	w.objEnd()
+	finish(ctx, rs, status, w.b)
+}
+
+// respondError writes {"error": {...}, "meta": ...}.
+func respondError(ctx *fasthttp.RequestCtx, rs *reqState, e *apiError) {
+	w := jw{b: make([]byte, 0, 256)}
+	w.objStart()
+	w.key("error")
+	w.objStart()
+	w.kStr("code", e.code)
+	w.kStr("message", e.message)
+	if e.details != nil {
+		w.key("details")
+		w.objStart()
+		e.details(&w)
+		w.objEnd()
+	}
+	w.objEnd()
+	writeMeta(&w, rs)
+	w.objEnd()
+	if e.code == errUnavailable || e.code == errRateLimited {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	finish(ctx, rs, e.status(), w.b)
+}
+
+func finish(ctx *fasthttp.RequestCtx, rs *reqState, status int, body []byte) {
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.Response.Header.Set("X-Request-Id", rs.requestID)
+	ctx.SetStatusCode(status)
+	ctx.SetBody(body)
+}

@@ -1,0 +1,191 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/orbit/orbit/engine"
+)
+
+// orgRoute is one route of the org API.
+type orgRoute struct {
+	pattern string
+	method  string
+	roles   string // roles allowed, space separated
+	handle  func(s *Server, ctx *fasthttp.RequestCtx, rs *reqState, k *engine.APIKey, arg string)
+}
+
+const (
+	rolesAll         = "admin charge read"
+	rolesAdmin       = "admin"
+	rolesCharge      = "admin charge"
+	rolesAdminOrRead = "admin read"
+)
+
+// orgRoutes: a pattern's "{id}" matches one path segment, passed as arg.
+var orgRoutes = []orgRoute{
+	{"balance", "GET", rolesAll, (*Server).getBalance},
+	{"credits", "GET", rolesAll, (*Server).getBalance},
+	{"transactions", "GET", rolesAdminOrRead, (*Server).listTransactions},
+	{"transactions/{id}", "GET", rolesAdminOrRead, (*Server).getTransaction},
+	{"usage-by-channel", "GET", rolesAdminOrRead, (*Server).usageByChannel},
+	{"invoices", "GET", rolesAdminOrRead, (*Server).listInvoices},
+	{"status", "GET", rolesAll, (*Server).getStatus},
+	{"rates", "GET", rolesAll, (*Server).getRates},
+	{"refunds", "POST", rolesAdmin, (*Server).postRefund},
+	{"charges", "POST", rolesCharge, (*Server).postCharge},
+	{"charges/batch", "POST", rolesCharge, (*Server).postChargeBatch},
+	{"charges/{id}/delivery", "POST", rolesCharge, (*Server).postDelivery},
+}
+
+// matchRoute matches path segments against a pattern.
+func matchRoute(pattern, path string) (arg string, ok bool) {
+	for {
+		p, prest, pmore := strings.Cut(pattern, "/")
+		s, srest, smore := strings.Cut(path, "/")
+		if p == "{id}" {
+			if s == "" {
+				return "", false
+			}
+			arg = s
+		} else if p != s {
+			return "", false
+		}
+		if pmore != smore {
+			return "", false
+		}
+		if !pmore {
+			return arg, true
+		}
+		pattern, path = prest, srest
+	}
+}
+
+func (s *Server) orgAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
+	rs.route = "/api/v1/billing/unknown"
+	k, err := s.authKey(ctx)
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	rs.orgID = k.OrgID
+	method := string(ctx.Method())
+	methodMismatch := false
+	for i := range orgRoutes {
+		r := &orgRoutes[i]
+		arg, ok := matchRoute(r.pattern, path)
+		if !ok {
+			continue
+		}
+		if r.method != method {
+			methodMismatch = true
+			continue
+		}
+		rs.route = "/api/v1/billing/" + r.pattern
+		if !strings.Contains(r.roles, k.Role) {
+			respondError(ctx, rs, newError(errForbidden, "the key's role "+k.Role+" does not allow this call"))
+			return
+		}
+		r.handle(s, ctx, rs, k, arg)
+		return
+	}
+	if methodMismatch {
+		respondError(ctx, rs, newError(errMethodNotAllowed, "method not allowed on this route"))
+		return
+	}
+	respondError(ctx, rs, newError(errNotFound, "no such route"))
+}
+
+func (s *Server) getBalance(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.APIKey, _ string) {
+	v, ok := s.store.Wallet(k.OrgID)
+	if !ok {
+		respondError(ctx, rs, newError(errNotFound, "org not found"))
+		return
+	}
+	respond(ctx, rs, 200, func(w *jw) { writeBalance(w, v) })
+}
+
+func (s *Server) getStatus(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.APIKey, _ string) {
+	v, ok := s.store.Wallet(k.OrgID)
+	if !ok {
+		respondError(ctx, rs, newError(errNotFound, "org not found"))
+		return
+	}
+	canManage := k.Role == engine.RoleAdmin
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kStr("billing_model", "payg")
+		w.kBool("stripe_configured", false)
+		w.kBool("has_customer", false)
+		w.kBool("can_manage", canManage)
+		w.kBool("can_checkout", false)
+		w.key("wallet")
+		writeBalance(w, v)
+		reason := v.BlockReason()
+		w.kBool("outbound_paused", reason != "")
+		w.kStrOrNull("outbound_block_reason", reason)
+		w.kStrOrNull("outbound_block_details", v.HoldDetails)
+		w.kInt("pause_threshold_micros", v.ThresholdMicros)
+		w.kNull("last_topup")
+		w.objEnd()
+	})
+}
+
+func (s *Server) getRates(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine.APIKey, _ string) {
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kInt("version", 0)
+		w.key("channels")
+		w.objStart()
+		w.objEnd()
+		w.objEnd()
+	})
+}
+
+func (s *Server) listInvoices(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine.APIKey, _ string) {
+	respond(ctx, rs, 200, func(w *jw) { w.arrStart(); w.arrEnd() })
+}
+
+// writeTxWithBalance writes {"transaction": ..., "balance": ...}.
+func writeTxWithBalance(w *jw, e *engine.EntryView, v engine.WalletView) {
+	w.objStart()
+	w.key("transaction")
+	writeEntry(w, e)
+	w.key("balance")
+	writeBalance(w, v)
+	w.objEnd()
+}
+
+// answerWrite answers a money-moving command that writes one entry: 201 with
+// the entry, 200 + Idempotent-Replayed with the original entry, or the error.
+func (s *Server) answerWrite(ctx *fasthttp.RequestCtx, rs *reqState, orgID string, r *engine.Result) {
+	if e := resultError(r); e != nil {
+		respondError(ctx, rs, e)
+		return
+	}
+	ev, ok := s.entryOf(orgID, r)
+	if !ok {
+		respondError(ctx, rs, newError(errUnavailable, "transaction not readable yet; retry"))
+		return
+	}
+	status := fasthttp.StatusCreated
+	if r.Code == engine.CodeReplayed {
+		status = fasthttp.StatusOK
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	}
+	respond(ctx, rs, status, func(w *jw) { writeTxWithBalance(w, &ev, r.Wallet) })
+}
+
+// entryOf returns the entry a result names: the one it wrote, or for a
+// replay the original, read back from the ledger.
+func (s *Server) entryOf(orgID string, r *engine.Result) (engine.EntryView, bool) {
+	if r.Entry != nil && r.Code == engine.CodeOK {
+		return engine.EntryView{Entry: *r.Entry}, true
+	}
+	ev, ok, err := s.store.Transaction(orgID, r.TxID)
+	if err != nil || !ok {
+		return engine.EntryView{}, false
+	}
+	return ev, true
+}

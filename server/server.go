@@ -1,0 +1,218 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/orbit/orbit/engine"
+)
+
+// Store is what the server needs of the replicated state. cmd/orbitd
+// satisfies it with raftstore.
+type Store interface {
+	// Submit proposes commands as one unit and returns one result each. An
+	// error means the outcome is unknown and a retry is safe (503).
+	Submit(ctx context.Context, cmds []engine.Command) ([]engine.Result, error)
+	Wallet(org string) (engine.WalletView, bool)
+	OrgRecord(org string) (engine.OrgRecord, bool)
+	Orgs() []engine.OrgRecord
+	KeyByHash(hash string) (*engine.APIKey, bool)
+	Keys(org string) []engine.APIKey
+	Transactions(org string, q engine.TxQuery) ([]engine.EntryView, bool, error)
+	Transaction(org, id string) (engine.EntryView, bool, error)
+	Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error)
+	Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error)
+	// Ready reports whether recovery is done and a leader is known.
+	Ready() bool
+	Cluster() ClusterInfo
+}
+
+// ClusterInfo is the Raft state shown by GET /admin/v1/cluster.
+type ClusterInfo struct {
+	NodeID       string
+	Leader       string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	Digest       string
+	Nodes        []ClusterNode
+}
+
+// ClusterNode is one member of the cluster.
+type ClusterNode struct {
+	ID, RaftAddr, HTTPAddr, Suffrage, State string
+}
+
+// Config configures a Server.
+type Config struct {
+	Store      Store
+	AdminToken string
+	PublicURL  string
+	Logger     *slog.Logger
+	Metrics    *Metrics
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	metrics *Metrics
+	http    *fasthttp.Server
+}
+
+// New returns a server over cfg.Store.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics}
+	cfg.Metrics.setWallets(func() float64 { return float64(len(cfg.Store.Orgs())) })
+	s.http = &fasthttp.Server{
+		Handler:               s.Handle,
+		Name:                  "orbit",
+		NoDefaultServerHeader: true,
+		MaxRequestBodySize:    batchBodyBytesMax,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ReadBufferSize:        16 << 10,
+		ErrorHandler:          s.transportError,
+		Logger:                fasthttpLogger{s.log},
+	}
+	return s
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+
+// Shutdown stops accepting connections and waits for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.ShutdownWithContext(ctx) }
+
+// transportError answers requests fasthttp could not parse, in the envelope.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	rs := &reqState{requestID: requestID(ctx), start: time.Now(), route: "transport"}
+	var e *apiError
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		e = newError(errPayloadTooLarge, "request body too large")
+	} else {
+		e = invalid("malformed HTTP request")
+	}
+	respondError(ctx, rs, e)
+	ctx.SetConnectionClose()
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp", "msg", strings.TrimSpace(format), "args", args)
+}
+
+// Handle is the fasthttp handler for every route.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	rs := reqState{requestID: requestID(ctx), start: time.Now()}
+	path := string(ctx.Path())
+	switch {
+	case strings.HasPrefix(path, "/api/v1/billing/"):
+		s.orgAPI(ctx, &rs, strings.TrimPrefix(path, "/api/v1/billing/"))
+	case strings.HasPrefix(path, "/admin/v1/"):
+		s.adminAPI(ctx, &rs, strings.TrimPrefix(path, "/admin/v1/"))
+	case path == "/healthz":
+		rs.route = "/healthz"
+		respond(ctx, &rs, 200, func(w *jw) { w.objStart(); w.kStr("status", "ok"); w.objEnd() })
+	case path == "/readyz":
+		rs.route = "/readyz"
+		if !s.store.Ready() {
+			respondError(ctx, &rs, newError(errUnavailable, "not ready: recovering or no leader"))
+		} else {
+			respond(ctx, &rs, 200, func(w *jw) { w.objStart(); w.kStr("status", "ready"); w.objEnd() })
+		}
+	case path == "/metrics":
+		rs.route = "/metrics"
+		s.metrics.serve(ctx)
+	case path == "/openapi.json":
+		rs.route = "/openapi.json"
+		serveOpenAPI(ctx, &rs)
+	default:
+		rs.route = "unknown"
+		respondError(ctx, &rs, newError(errNotFound, "no such route"))
+	}
+	s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+}
+
+// authKey authenticates an org API key from X-API-Key or Authorization: Bearer.
+func (s *Server) authKey(ctx *fasthttp.RequestCtx) (*engine.APIKey, *apiError) {
+	raw := ctx.Request.Header.Peek("X-API-Key")
+	if len(raw) == 0 {
+		raw = bearer(ctx)
+	}
+	if len(raw) == 0 {
+		return nil, newError(errUnauthenticated, "missing API key: send X-API-Key or Authorization: Bearer")
+	}
+	if !strings.HasPrefix(string(raw), apiKeyPrefix) {
+		return nil, newError(errUnauthenticated, "invalid API key")
+	}
+	k, ok := s.store.KeyByHash(hashKey(raw))
+	if !ok || k.RevokedAtMs != 0 {
+		return nil, newError(errUnauthenticated, "invalid or revoked API key")
+	}
+	return k, nil
+}
+
+func bearer(ctx *fasthttp.RequestCtx) []byte {
+	h := ctx.Request.Header.Peek("Authorization")
+	if len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
+		return []byte(strings.TrimSpace(string(h[7:])))
+	}
+	return nil
+}
+
+// authAdmin checks the admin token in constant time.
+func (s *Server) authAdmin(ctx *fasthttp.RequestCtx) *apiError {
+	tok := bearer(ctx)
+	if len(tok) == 0 || s.cfg.AdminToken == "" || subtle.ConstantTimeCompare(tok, []byte(s.cfg.AdminToken)) != 1 {
+		return newError(errUnauthenticated, "admin token required: Authorization: Bearer <admin token>")
+	}
+	return nil
+}
+
+// apiKeyPrefix starts every org API key.
+const apiKeyPrefix = "dv_live_sk_"
+
+// hashKey is how keys are stored: the hex SHA-256 of the whole key. Keys are
+// 256-bit random secrets, so a fast hash is as strong as a slow one here.
+func hashKey(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// submit runs commands through the store and maps infrastructure failures to
+// 503 (safe to retry with the same reference).
+func (s *Server) submit(ctx *fasthttp.RequestCtx, cmds ...engine.Command) ([]engine.Result, *apiError) {
+	res, err := s.store.Submit(context.Background(), cmds)
+	if err != nil {
+		s.log.Warn("submit failed", "err", err)
+		return nil, newError(errUnavailable, "the ledger is unavailable; retry with the same reference")
+	}
+	return res, nil
+}
+
+func (s *Server) submitOne(ctx *fasthttp.RequestCtx, cmd engine.Command) (engine.Result, *apiError) {
+	res, err := s.submit(ctx, cmd)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	return res[0], nil
+}
