@@ -23,8 +23,8 @@ import (
 
 type config struct {
 	dataDir, httpAddr, adminToken, nodeID, raftAddr, join, publicURL string
-	stripeSecretKey, stripeWebhookSecret, stripeAPIBase                string
-	logLevel                                                           string
+	stripeSecretKey, stripeWebhookSecret, stripeAPIBase              string
+	logLevel                                                         string
 }
 
 // flagEnv defines a string flag whose default comes from an environment
