@@ -24,8 +24,7 @@ type fsm struct {
 	engine *engine.Engine
 	state  *wal.State
 
-	mu      sync.Mutex // guards changes against a concurrent Restore
-	changes engine.Changes
+	mu sync.Mutex // serializes ApplyBatch with Restore
 
 	onApply func(batches, commands int) // metrics hook; may be nil
 }
@@ -38,7 +37,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := make([]any, len(logs))
-	f.changes.Reset()
+	// A fresh Changes per call: results handed to callers point into it, so
+	// it must not be reused while they read it.
+	changes := &engine.Changes{}
 	applied := f.engine.AppliedIndex()
 	var batches, commands int
 	for i, l := range logs {
@@ -55,12 +56,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		b.Group = f.group
 		b.Index = l.Index
-		resp[i] = f.engine.Apply(&b, &f.changes)
+		resp[i] = f.engine.Apply(&b, changes)
 		batches++
 		commands += len(b.Commands)
 	}
-	if f.changes.Index > 0 {
-		if err := f.state.Write(&f.changes, f.engine.LastTimeMs()); err != nil {
+	if changes.Index > 0 {
+		if err := f.state.Write(changes, f.engine.LastTimeMs()); err != nil {
 			// The engine moved on in memory but its state did not persist:
 			// stop rather than answer from state that may be lost.
 			panic(fmt.Sprintf("raftstore: persist applied state: %v", err))
