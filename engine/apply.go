@@ -67,6 +67,12 @@ func (a *applier) apply(c *Command) Result {
 		return a.withOrg(c, a.pause)
 	case CmdUnpause:
 		return a.withOrg(c, a.unpause)
+	case CmdTopupCreate:
+		return a.withOrg(c, a.topupCreate)
+	case CmdTopupComplete:
+		return a.withOrg(c, a.topupComplete)
+	case CmdTopupExpire:
+		return a.withOrg(c, a.topupExpire)
 	}
 	return Result{Code: CodeInvalid, Message: "unknown command"}
 }

@@ -15,9 +15,12 @@ const (
 	CmdDelivery
 	CmdPause
 	CmdUnpause
+	CmdTopupCreate
+	CmdTopupComplete
+	CmdTopupExpire
 )
 
-var commandKindNames = [...]string{"", "create_org", "update_org", "create_key", "revoke_key", "charge", "adjustment", "refund", "delivery", "pause", "unpause"}
+var commandKindNames = [...]string{"", "create_org", "update_org", "create_key", "revoke_key", "charge", "adjustment", "refund", "delivery", "pause", "unpause", "topup_create", "topup_complete", "topup_expire"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandKindNames) {
@@ -53,6 +56,17 @@ type Command struct {
 	Role      string `json:"ro,omitempty"`
 	KeyHash   string `json:"kh,omitempty"`
 	KeyPrefix string `json:"kp,omitempty"`
+	// Top-ups: the amount in the currency's minor unit, the currency, the
+	// checkout's return URLs, the payment provider ("dev" or "stripe"), and
+	// for completion the top-up and the provider's session and payment ids.
+	AmountMinor   int64  `json:"am,omitempty"`
+	Currency      string `json:"cu,omitempty"`
+	SuccessURL    string `json:"su,omitempty"`
+	CancelURL     string `json:"cl,omitempty"`
+	Provider      string `json:"pv,omitempty"`
+	TopupID       string `json:"tu,omitempty"`
+	SessionID     string `json:"ss,omitempty"`
+	PaymentIntent string `json:"pi,omitempty"`
 	// UpdateOrg: which fields to set.
 	SetName         bool  `json:"sn,omitempty"`
 	SetThreshold    bool  `json:"st,omitempty"`

@@ -141,7 +141,52 @@ const (
 	NSRefund      byte = 'f'
 	NSReservation byte = 'r'
 	NSGrant       byte = 'g'
+	NSTopup       byte = 'u' // a top-up request's Idempotency-Key
+	NSSession     byte = 's' // a payment session credited (exactly once)
 )
+
+// Top-up states.
+const (
+	TopupPending = "pending"
+	TopupPaid    = "paid"
+	TopupExpired = "expired"
+)
+
+// TopupRecord is a top-up from its checkout to its credit.
+type TopupRecord struct {
+	ID            string `json:"id"`
+	OrgID         string `json:"org"`
+	Status        string `json:"status"`
+	AmountMinor   int64  `json:"amount"`
+	Currency      string `json:"currency"`
+	FxRate        int64  `json:"fx_rate"` // USD per currency unit x 10^8
+	CreditMicros  int64  `json:"credit"`
+	SuccessURL    string `json:"success_url"`
+	CancelURL     string `json:"cancel_url"`
+	Provider      string `json:"provider"`
+	SessionID     string `json:"session,omitempty"`
+	PaymentIntent string `json:"pi,omitempty"`
+	CreatedAtMs   int64  `json:"created_at"`
+	PaidAtMs      int64  `json:"paid_at,omitempty"`
+	EntryID       string `json:"entry,omitempty"`
+	InvoiceID     string `json:"invoice,omitempty"`
+}
+
+// InvoiceRecord is an invoice or a one-time payment receipt.
+type InvoiceRecord struct {
+	ID            string `json:"id"`
+	OrgID         string `json:"org"`
+	Number        string `json:"number"`
+	AmountMinor   int64  `json:"amount"`
+	Currency      string `json:"currency"`
+	Status        string `json:"status"`
+	PeriodStartMs int64  `json:"period_start"`
+	PeriodEndMs   int64  `json:"period_end"`
+	// PDFURL is absolute, or a path on this server (starting with "/").
+	PDFURL      string `json:"pdf_url"`
+	CreatedAtMs int64  `json:"created_at"`
+	TopupID     string `json:"topup,omitempty"`
+}
 
 // UsageDelta changes one daily usage aggregate row.
 type UsageDelta struct {

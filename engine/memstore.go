@@ -10,15 +10,17 @@ import (
 // MemStore is an in-memory ColdStore that keeps everything Changes carry:
 // the reference implementation of persistence for tests and simulations.
 type MemStore struct {
-	Refs    map[refKey]RefRecord
-	Txns    map[string]TxnState
-	Entries []Entry
-	Usage   map[UsageDelta]UsageDelta // key: the delta with counters zeroed
+	Refs     map[refKey]RefRecord
+	Txns     map[string]TxnState
+	Entries  []Entry
+	Usage    map[UsageDelta]UsageDelta // key: the delta with counters zeroed
+	Topups   map[string]TopupRecord
+	Invoices []InvoiceRecord
 }
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
-	return &MemStore{Refs: map[refKey]RefRecord{}, Txns: map[string]TxnState{}, Usage: map[UsageDelta]UsageDelta{}}
+	return &MemStore{Refs: map[refKey]RefRecord{}, Txns: map[string]TxnState{}, Usage: map[UsageDelta]UsageDelta{}, Topups: map[string]TopupRecord{}}
 }
 
 // Ref implements ColdStore.
@@ -36,8 +38,18 @@ func (m *MemStore) Txn(orgID, txID string) (TxnState, bool) {
 	return t, true
 }
 
+// Topup implements ColdStore.
+func (m *MemStore) Topup(id string) (TopupRecord, bool) {
+	t, ok := m.Topups[id]
+	return t, ok
+}
+
 // Write persists c.
 func (m *MemStore) Write(c *Changes) {
+	for _, t := range c.Topups {
+		m.Topups[t.ID] = t
+	}
+	m.Invoices = append(m.Invoices, c.Invoices...)
 	m.Entries = append(m.Entries, c.Entries...)
 	for _, r := range c.Refs {
 		m.Refs[refKey{r.OrgID, r.NS, r.Ref}] = r.Rec
@@ -103,6 +115,13 @@ func (m *MemStore) Digest() string {
 		return a.Group < b.Group
 	})
 	_ = enc.Encode(usage)
+	topups := make([]TopupRecord, 0, len(m.Topups))
+	for _, t := range m.Topups {
+		topups = append(topups, t)
+	}
+	sort.Slice(topups, func(i, j int) bool { return topups[i].ID < topups[j].ID })
+	_ = enc.Encode(topups)
+	_ = enc.Encode(m.Invoices)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

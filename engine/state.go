@@ -17,6 +17,10 @@ type OrgRecord struct {
 	Disputed             bool   `json:"disputed,omitempty"`
 	BalanceMicros        int64  `json:"balance"`
 	ReservedMicros       int64  `json:"reserved"`
+	// InvoiceSeq numbers the org's receipts; LastTopupID names its last paid
+	// top-up.
+	InvoiceSeq  int64  `json:"invoice_seq,omitempty"`
+	LastTopupID string `json:"last_topup,omitempty"`
 	// Index is the log index of the last command that changed the org: the
 	// org's as_of, which never goes backwards.
 	Index uint64 `json:"index"`
@@ -62,19 +66,22 @@ const (
 type ColdStore interface {
 	Ref(orgID string, ns byte, ref string) (RefRecord, bool)
 	Txn(orgID, txID string) (TxnState, bool)
+	Topup(topupID string) (TopupRecord, bool)
 }
 
 // Changes is everything one or more Apply calls decided that must be
 // persisted, in the order it was decided.
 type Changes struct {
-	Group   uint8
-	Index   uint64 // the last log index applied
-	Entries []Entry
-	Refs    []RefPut
-	Txns    []TxnState
-	Orgs    []OrgRecord
-	Keys    []APIKey
-	Usage   []UsageDelta
+	Group    uint8
+	Index    uint64 // the last log index applied
+	Entries  []Entry
+	Refs     []RefPut
+	Txns     []TxnState
+	Orgs     []OrgRecord
+	Keys     []APIKey
+	Usage    []UsageDelta
+	Topups   []TopupRecord
+	Invoices []InvoiceRecord
 }
 
 // RefPut records a reference in a namespace.
@@ -94,6 +101,8 @@ func (c *Changes) Reset() {
 	c.Orgs = c.Orgs[:0]
 	c.Keys = c.Keys[:0]
 	c.Usage = c.Usage[:0]
+	c.Topups = c.Topups[:0]
+	c.Invoices = c.Invoices[:0]
 }
 
 type refKey struct {
@@ -116,8 +125,9 @@ type Engine struct {
 	cold ColdStore
 
 	// Written by this engine and not yet persisted: consulted before cold.
-	pendingRefs map[refKey]RefRecord
-	pendingTxns map[string]*TxnState
+	pendingRefs   map[refKey]RefRecord
+	pendingTxns   map[string]*TxnState
+	pendingTopups map[string]TopupRecord
 
 	group        uint8
 	appliedIndex uint64
@@ -127,11 +137,12 @@ type Engine struct {
 // New returns an empty engine for one Raft group reading cold state from cold.
 func New(group uint8, cold ColdStore) *Engine {
 	return &Engine{
-		group:       group,
-		cold:        cold,
-		keyIDs:      make(map[string]string),
-		pendingRefs: make(map[refKey]RefRecord),
-		pendingTxns: make(map[string]*TxnState),
+		group:         group,
+		cold:          cold,
+		keyIDs:        make(map[string]string),
+		pendingRefs:   make(map[refKey]RefRecord),
+		pendingTxns:   make(map[string]*TxnState),
+		pendingTopups: make(map[string]TopupRecord),
 	}
 }
 
@@ -145,6 +156,7 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 	e.keyIDs = make(map[string]string)
 	e.pendingRefs = make(map[refKey]RefRecord)
 	e.pendingTxns = make(map[string]*TxnState)
+	e.pendingTopups = make(map[string]TopupRecord)
 	for _, r := range orgs {
 		o := &Org{rec: r}
 		o.publish(0)
@@ -178,6 +190,7 @@ func (e *Engine) LastTimeMs() int64 {
 func (e *Engine) Persisted() {
 	clear(e.pendingRefs)
 	clear(e.pendingTxns)
+	clear(e.pendingTopups)
 }
 
 func (e *Engine) org(id string) *Org {

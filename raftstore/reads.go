@@ -68,3 +68,16 @@ func (n *Node) Ready() bool {
 	a, _ := n.raft.LeaderWithID()
 	return a != ""
 }
+
+// Invoices lists an org's invoices, newest first.
+func (n *Node) Invoices(org string, limit int) ([]engine.InvoiceRecord, error) {
+	return n.state.Invoices(org, limit)
+}
+
+// Invoice returns one invoice.
+func (n *Node) Invoice(org, id string) (engine.InvoiceRecord, bool, error) {
+	return n.state.Invoice(org, id)
+}
+
+// Topup returns a top-up.
+func (n *Node) Topup(id string) (engine.TopupRecord, bool, error) { return n.state.TopupByID(id) }

@@ -34,6 +34,8 @@ var orgRoutes = []orgRoute{
 	{"status", "GET", rolesAll, (*Server).getStatus},
 	{"rates", "GET", rolesAll, (*Server).getRates},
 	{"refunds", "POST", rolesAdmin, (*Server).postRefund},
+	{"balance/top-up", "POST", rolesAdmin, (*Server).postTopup},
+	{"credits/purchase", "POST", rolesAdmin, (*Server).postTopup},
 	{"charges", "POST", rolesCharge, (*Server).postCharge},
 	{"charges/batch", "POST", rolesCharge, (*Server).postChargeBatch},
 	{"charges/{id}/delivery", "POST", rolesCharge, (*Server).postDelivery},
@@ -116,10 +118,11 @@ func (s *Server) getStatus(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 	respond(ctx, rs, 200, func(w *jw) {
 		w.objStart()
 		w.kStr("billing_model", "payg")
-		w.kBool("stripe_configured", false)
+		w.kBool("stripe_configured", s.payments.Provider() == "stripe")
 		w.kBool("has_customer", false)
 		w.kBool("can_manage", canManage)
-		w.kBool("can_checkout", false)
+		w.kBool("can_checkout", canManage)
+		w.kStr("payment_provider", s.payments.Provider())
 		w.key("wallet")
 		writeBalance(w, v)
 		reason := v.BlockReason()
@@ -127,7 +130,8 @@ func (s *Server) getStatus(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 		w.kStrOrNull("outbound_block_reason", reason)
 		w.kStrOrNull("outbound_block_details", v.HoldDetails)
 		w.kInt("pause_threshold_micros", v.ThresholdMicros)
-		w.kNull("last_topup")
+		w.key("last_topup")
+		s.writeLastTopup(w, k.OrgID)
 		w.objEnd()
 	})
 }
@@ -141,10 +145,6 @@ func (s *Server) getRates(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine.APIK
 		w.objEnd()
 		w.objEnd()
 	})
-}
-
-func (s *Server) listInvoices(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine.APIKey, _ string) {
-	respond(ctx, rs, 200, func(w *jw) { w.arrStart(); w.arrEnd() })
 }
 
 // writeTxWithBalance writes {"transaction": ..., "balance": ...}.

@@ -30,6 +30,9 @@ type Store interface {
 	Transactions(org string, q engine.TxQuery) ([]engine.EntryView, bool, error)
 	Transaction(org, id string) (engine.EntryView, bool, error)
 	Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error)
+	Invoices(org string, limit int) ([]engine.InvoiceRecord, error)
+	Invoice(org, id string) (engine.InvoiceRecord, bool, error)
+	Topup(id string) (engine.TopupRecord, bool, error)
 	Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error)
 	// Ready reports whether recovery is done and a leader is known.
 	Ready() bool
@@ -66,8 +69,9 @@ type Server struct {
 	cfg     Config
 	store   Store
 	log     *slog.Logger
-	metrics *Metrics
-	http    *fasthttp.Server
+	metrics  *Metrics
+	payments Payments
+	http     *fasthttp.Server
 }
 
 // New returns a server over cfg.Store.
@@ -78,7 +82,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, payments: devPayments{publicURL: cfg.PublicURL}}
 	cfg.Metrics.setWallets(func() float64 { return float64(len(cfg.Store.Orgs())) })
 	s.http = &fasthttp.Server{
 		Handler:               s.Handle,
@@ -142,6 +146,8 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	case path == "/metrics":
 		rs.route = "/metrics"
 		s.metrics.serve(ctx)
+	case strings.HasPrefix(path, "/dev/"):
+		s.devProvider(ctx, &rs, strings.TrimPrefix(path, "/dev/"))
 	case path == "/openapi.json":
 		rs.route = "/openapi.json"
 		serveOpenAPI(ctx, &rs)

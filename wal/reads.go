@@ -171,3 +171,46 @@ func (s *State) Audit() (Audit, error) {
 	})
 	return a, err
 }
+
+// Invoices lists an org's invoices and receipts, newest first.
+func (s *State) Invoices(org string, limit int) ([]engine.InvoiceRecord, error) {
+	prefix := orgScoped(prefixInvoice, org, 0)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keyPrefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []engine.InvoiceRecord
+	for it.Last(); it.Valid() && len(out) < limit; it.Prev() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, err
+		}
+		var inv engine.InvoiceRecord
+		if err := json.Unmarshal(v, &inv); err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	return out, it.Error()
+}
+
+// Invoice returns one of an org's invoices.
+func (s *State) Invoice(org, id string) (engine.InvoiceRecord, bool, error) {
+	raw, err := s.get(invoiceKey(org, id))
+	if err != nil || raw == nil {
+		return engine.InvoiceRecord{}, false, err
+	}
+	var inv engine.InvoiceRecord
+	return inv, true, json.Unmarshal(raw, &inv)
+}
+
+// TopupByID returns a top-up.
+func (s *State) TopupByID(id string) (engine.TopupRecord, bool, error) {
+	raw, err := s.get(topupKey(id))
+	if err != nil || raw == nil {
+		return engine.TopupRecord{}, false, err
+	}
+	var t engine.TopupRecord
+	return t, true, json.Unmarshal(raw, &t)
+}

@@ -62,6 +62,18 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 			return err
 		}
 	}
+	for i := range c.Topups {
+		t := &c.Topups[i]
+		if err := b.Set(topupKey(t.ID), mustJSON(t), nil); err != nil {
+			return err
+		}
+	}
+	for i := range c.Invoices {
+		inv := &c.Invoices[i]
+		if err := b.Set(invoiceKey(inv.OrgID, inv.ID), mustJSON(inv), nil); err != nil {
+			return err
+		}
+	}
 	if err := s.writeUsage(b, c.Usage); err != nil {
 		return err
 	}
@@ -159,6 +171,12 @@ func (s *State) Ref(orgID string, ns byte, ref string) (engine.RefRecord, bool) 
 func (s *State) Txn(orgID, txID string) (engine.TxnState, bool) {
 	var t engine.TxnState
 	return t, s.mustGetJSON(txnKey(orgID, txID), &t)
+}
+
+// Topup implements engine.ColdStore.
+func (s *State) Topup(id string) (engine.TopupRecord, bool) {
+	var t engine.TopupRecord
+	return t, s.mustGetJSON(topupKey(id), &t)
 }
 
 func (s *State) mustGetJSON(key []byte, v any) bool {

@@ -15,6 +15,8 @@ import (
 //	m/<org>/<entry id>                mutable side record of a spend or top-up
 //	x/<org>/<ns:1><reference>         reference -> transaction (exactly-once)
 //	u/<org>/<day:8 BE><channel>\x00<group>  daily usage aggregate
+//	p/<topup id>                      top-up (engine.TopupRecord)
+//	i/<org>/<invoice id>              invoice or receipt
 const (
 	prefixApplied byte = 'a'
 	prefixOrg     byte = 'o'
@@ -23,7 +25,13 @@ const (
 	prefixTxn     byte = 'm'
 	prefixRef     byte = 'x'
 	prefixUsage   byte = 'u'
+	prefixTopup   byte = 'p'
+	prefixInvoice byte = 'i'
 )
+
+func topupKey(id string) []byte { return append([]byte{prefixTopup, keySep}, id...) }
+
+func invoiceKey(org, id string) []byte { return append(orgScoped(prefixInvoice, org, len(id)), id...) }
 
 func appliedKey(group uint8) []byte { return []byte{prefixApplied, keySep, group} }
 
