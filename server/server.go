@@ -66,9 +66,9 @@ type Config struct {
 
 // Server serves the HTTP API.
 type Server struct {
-	cfg     Config
-	store   Store
-	log     *slog.Logger
+	cfg      Config
+	store    Store
+	log      *slog.Logger
 	metrics  *Metrics
 	payments Payments
 	http     *fasthttp.Server
