@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,6 +16,10 @@ type harness struct {
 	idx uint64
 	// last holds the Changes of the last batch applied.
 	last *Changes
+	// orgs and keys are the org records and API keys persisted so far (the
+	// MemStore does not keep them): what a restart loads.
+	orgs map[string]OrgRecord
+	keys map[string]APIKey
 }
 
 func newHarness() *harness {
@@ -36,6 +41,15 @@ func (h *harness) apply(t testing.TB, timeMs int64, cmds ...Command) []Result {
 	h.st.Write(ch)
 	h.e.Persisted()
 	h.last = ch
+	if h.orgs == nil {
+		h.orgs, h.keys = map[string]OrgRecord{}, map[string]APIKey{}
+	}
+	for _, o := range ch.Orgs {
+		h.orgs[o.ID] = o
+	}
+	for _, k := range ch.Keys {
+		h.keys[k.Hash] = k
+	}
 	return res
 }
 
@@ -81,9 +95,9 @@ func (h *harness) wantBalance(t testing.TB, org string, want int64) {
 func (h *harness) wantNothingWritten(t testing.TB) {
 	t.Helper()
 	c := h.last
-	if len(c.Entries)+len(c.Refs)+len(c.Txns)+len(c.Usage)+len(c.Orgs)+len(c.Keys) != 0 {
-		t.Fatalf("batch wrote something: entries %v refs %v txns %v usage %v orgs %v keys %v",
-			c.Entries, c.Refs, c.Txns, c.Usage, c.Orgs, c.Keys)
+	if len(c.Entries)+len(c.Refs)+len(c.Txns)+len(c.Usage)+len(c.Orgs)+len(c.Keys)+len(c.Topups)+len(c.Invoices) != 0 {
+		t.Fatalf("batch wrote something: entries %v refs %v txns %v usage %v orgs %v keys %v topups %v invoices %v",
+			c.Entries, c.Refs, c.Txns, c.Usage, c.Orgs, c.Keys, c.Topups, c.Invoices)
 	}
 }
 
@@ -996,12 +1010,15 @@ func TestIsolation(t *testing.T) {
 
 func TestUnknownOrgAndKind(t *testing.T) {
 	h := newHarness()
-	for _, k := range []CommandKind{CmdUpdateOrg, CmdCreateKey, CmdRevokeKey, CmdCharge, CmdAdjustment, CmdRefund, CmdDelivery, CmdPause, CmdUnpause} {
-		r := h.apply1(t, 1000, Command{Kind: k, OrgID: "org_missing", Reference: "r", AmountMicros: 1, KeyHash: "h", TxID: "ct_x", KeyID: "key_x"})
+	// Every kind but create_org names an org.
+	last := CommandKind(len(commandKindNames) - 1)
+	for k := CmdUpdateOrg; k <= last; k++ {
+		r := h.apply1(t, 1000, Command{Kind: k, OrgID: "org_missing", Reference: "r", AmountMicros: 1, KeyHash: "h", TxID: "ct_x", KeyID: "key_x",
+			AmountMinor: 1000, Currency: "usd", TopupID: "tu_x"})
 		wantCode(t, r, CodeNotFound)
 		h.wantNothingWritten(t)
 	}
-	for _, k := range []CommandKind{0, CmdUnpause + 1, 255} {
+	for _, k := range []CommandKind{0, last + 1, 255} {
 		r := h.apply1(t, 1000, Command{Kind: k})
 		wantCode(t, r, CodeInvalid)
 		h.wantNothingWritten(t)
@@ -1122,4 +1139,136 @@ func TestEntryTypeNamesAndUnixDay(t *testing.T) {
 			t.Fatalf("UnixDay(%d) = %d, want %d", c.ms, got, c.day)
 		}
 	}
+}
+
+func topupCreate(org, key string, cents int64) Command {
+	return Command{Kind: CmdTopupCreate, OrgID: org, Reference: key, AmountMinor: cents, Currency: "usd",
+		SuccessURL: "https://x/ok", CancelURL: "https://x/no", Provider: "dev", BodyHash: "h-" + key + strconv.FormatInt(cents, 10)}
+}
+
+func TestTopups(t *testing.T) {
+	h := newHarness()
+	org := h.org(t, "A", 0)
+	other := h.org(t, "B", 0)
+	const when = 1_767_225_600_000 // 2026-01-01T00:00:00Z
+
+	// Amount limits: 500 to 1,000,000 cents, USD only.
+	for _, c := range []Command{
+		topupCreate(org, "k-small", 499),
+		topupCreate(org, "k-big", 1_000_001),
+		topupCreate(org, "k-zero", 0),
+		topupCreate(org, "k-neg", -500),
+		func() Command { c := topupCreate(org, "k-eur", 1000); c.Currency = "eur"; return c }(),
+	} {
+		wantCode(t, h.apply1(t, when, c), CodeInvalid)
+		h.wantNothingWritten(t)
+	}
+
+	r := h.apply1(t, when, topupCreate(org, "k1", 1500))
+	wantCode(t, r, CodeOK)
+	if ms, ok := IDTimeMs(r.ID, PrefixTopup); !ok || ms != when {
+		t.Fatalf("top-up id %q", r.ID)
+	}
+	tu := r.ID
+	want := TopupRecord{ID: tu, OrgID: org, Status: TopupPending, AmountMinor: 1500, Currency: "usd", FxRate: USDRateScale,
+		CreditMicros: 15_000_000, SuccessURL: "https://x/ok", CancelURL: "https://x/no", Provider: "dev", CreatedAtMs: when}
+	if got := h.st.Topups[tu]; got != want {
+		t.Fatalf("pending top-up %+v, want %+v", got, want)
+	}
+	if len(h.last.Entries) != 0 {
+		t.Fatal("a pending top-up moved money")
+	}
+	h.wantBalance(t, org, 0)
+	// The Idempotency-Key replays the same top-up; another body conflicts.
+	r = h.apply1(t, when, topupCreate(org, "k1", 1500))
+	wantCode(t, r, CodeReplayed)
+	if r.ID != tu {
+		t.Fatalf("replayed top-up %q, want %q", r.ID, tu)
+	}
+	h.wantNothingWritten(t)
+	wantCode(t, h.apply1(t, when, topupCreate(org, "k1", 2500)), CodeConflict)
+	h.wantNothingWritten(t)
+
+	// Another org cannot complete or expire it.
+	for _, k := range []CommandKind{CmdTopupComplete, CmdTopupExpire} {
+		wantCode(t, h.apply1(t, when, Command{Kind: k, OrgID: other, TopupID: tu}), CodeNotFound)
+		h.wantNothingWritten(t)
+	}
+	wantCode(t, h.apply1(t, when, Command{Kind: CmdTopupComplete, OrgID: org, TopupID: "tu_nope"}), CodeNotFound)
+
+	// Completion credits once and issues a receipt.
+	r = h.apply1(t, when+5, Command{Kind: CmdTopupComplete, OrgID: org, TopupID: tu, PaymentIntent: "pi_1"})
+	wantCode(t, r, CodeOK)
+	wantEntry := Entry{ID: r.TxID, OrgID: org, Type: EntryTopup, AmountMicros: 15_000_000, BalanceAfterMicros: 15_000_000,
+		Reference: "dev_session:" + tu, CreatedAtMs: when + 5,
+		Metadata: Metadata{{"currency", `"usd"`}, {"fx_rate", "1.0"}, {"topup_id", `"` + tu + `"`}}}
+	if r.Entry == nil || !reflect.DeepEqual(*r.Entry, wantEntry) || r.ID != tu {
+		t.Fatalf("top-up entry %+v, want %+v", r.Entry, wantEntry)
+	}
+	h.wantBalance(t, org, 15_000_000)
+	if len(h.last.Invoices) != 1 {
+		t.Fatalf("invoices %+v", h.last.Invoices)
+	}
+	inv := h.last.Invoices[0]
+	if inv.Number != "INV-2026-001" || inv.AmountMinor != 1500 || inv.TopupID != tu || inv.OrgID != org || inv.Status != "paid" ||
+		inv.PDFURL != "/dev/receipts/"+org+"/"+inv.ID+"?token=pi_1" || !strings.HasPrefix(inv.ID, PrefixInvoice) {
+		t.Fatalf("invoice %+v", inv)
+	}
+	paid := h.st.Topups[tu]
+	if paid.Status != TopupPaid || paid.PaidAtMs != when+5 || paid.EntryID != r.TxID || paid.InvoiceID != inv.ID || paid.PaymentIntent != "pi_1" {
+		t.Fatalf("paid top-up %+v", paid)
+	}
+	if rec, _ := h.e.OrgRecord(org); rec.LastTopupID != tu || rec.InvoiceSeq != 1 {
+		t.Fatalf("org record %+v", rec)
+	}
+	if txn, ok := h.st.Txn(org, r.TxID); !ok || txn.Type != EntryTopup || txn.AmountMicros != 15_000_000 {
+		t.Fatalf("top-up txn %+v", txn)
+	}
+	// Reported again: replayed, never credited twice; expiring it is a no-op.
+	first := r.TxID
+	r = h.apply1(t, when+9, Command{Kind: CmdTopupComplete, OrgID: org, TopupID: tu, PaymentIntent: "pi_1"})
+	wantCode(t, r, CodeReplayed)
+	if r.TxID != first {
+		t.Fatalf("replayed completion names %q", r.TxID)
+	}
+	h.wantNothingWritten(t)
+	wantCode(t, h.apply1(t, when+9, Command{Kind: CmdTopupExpire, OrgID: org, TopupID: tu}), CodeOK)
+	h.wantNothingWritten(t)
+	h.wantBalance(t, org, 15_000_000)
+
+	// Completion and a repeat in one batch credit once.
+	tu2 := h.apply1(t, when+10, topupCreate(org, "k2", 500)).ID
+	res := h.apply(t, when+10,
+		Command{Kind: CmdTopupComplete, OrgID: org, TopupID: tu2, PaymentIntent: "pi_2"},
+		Command{Kind: CmdTopupComplete, OrgID: org, TopupID: tu2, PaymentIntent: "pi_2"})
+	wantCode(t, res[0], CodeOK)
+	wantCode(t, res[1], CodeReplayed)
+	if res[1].TxID != res[0].TxID || len(h.last.Entries) != 1 || len(h.last.Invoices) != 1 || h.last.Invoices[0].Number != "INV-2026-002" {
+		t.Fatalf("in-batch completion repeat: %+v %+v", res, h.last.Invoices)
+	}
+	h.wantBalance(t, org, 20_000_000)
+
+	// Expiry closes a pending top-up.
+	tu3 := h.apply1(t, when+20, topupCreate(org, "k3", 700)).ID
+	wantCode(t, h.apply1(t, when+30, Command{Kind: CmdTopupExpire, OrgID: org, TopupID: tu3}), CodeOK)
+	if got := h.st.Topups[tu3]; got.Status != TopupExpired {
+		t.Fatalf("expired top-up %+v", got)
+	}
+	h.wantBalance(t, org, 20_000_000)
+
+	// Stripe: one checkout session credits once, even if named by two top-ups.
+	s1 := topupCreate(org, "k4", 1000)
+	s1.Provider, s1.SessionID = "stripe", "cs_test_1"
+	s2 := topupCreate(org, "k5", 1000)
+	s2.Provider, s2.SessionID = "stripe", "cs_test_1"
+	res = h.apply(t, when+40, s1, s2)
+	res = h.apply(t, when+41,
+		Command{Kind: CmdTopupComplete, OrgID: org, TopupID: res[0].ID, PaymentIntent: "pi_s"},
+		Command{Kind: CmdTopupComplete, OrgID: org, TopupID: res[1].ID, PaymentIntent: "pi_s"})
+	wantCode(t, res[0], CodeOK)
+	wantCode(t, res[1], CodeReplayed)
+	if res[0].Entry.Reference != "stripe_session:cs_test_1" || res[1].TxID != res[0].TxID {
+		t.Fatalf("stripe completion %+v / %+v", res[0].Entry, res[1])
+	}
+	h.wantBalance(t, org, 30_000_000)
 }

@@ -63,3 +63,32 @@ func mulDivFloor(a, b, d uint64) (int64, bool) {
 	}
 	return int64(q), true
 }
+
+// uint128 is an unsigned 128-bit integer for token costs.
+type uint128 struct{ hi, lo uint64 }
+
+func uint128Mul(a, b uint64) uint128 {
+	hi, lo := bits.Mul64(a, b)
+	return uint128{hi, lo}
+}
+
+func (x uint128) add(y uint128) uint128 {
+	lo, carry := bits.Add64(x.lo, y.lo, 0)
+	hi, _ := bits.Add64(x.hi, y.hi, carry)
+	return uint128{hi, lo}
+}
+
+// divCeil returns ceil(x/d) if it fits in int64.
+func (x uint128) divCeil(d uint64) (int64, bool) {
+	if x.hi >= d {
+		return 0, false
+	}
+	q, r := bits.Div64(x.hi, x.lo, d)
+	if r != 0 {
+		q++
+	}
+	if q > uint64(1<<63-1) || q == 0 && r != 0 {
+		return 0, false
+	}
+	return int64(q), true
+}
