@@ -16,12 +16,19 @@ func (e *Engine) Apply(b *Batch, out *Changes) []Result {
 		panic(fmt.Sprintf("engine: batch index %d at or below applied index %d", b.Index, e.appliedIndex))
 	}
 	a := applier{e: e, b: b, out: out, timeMs: max(b.TimeMs, e.lastTimeMs)}
+	// Holds and grants due at the batch time expire before any command sees
+	// them, identically on every replica.
+	for _, id := range e.dueOrgs(a.timeMs) {
+		if o := e.org(id); o != nil {
+			a.onOrg(o, a.expireDue)
+		}
+	}
 	results := make([]Result, len(b.Commands))
 	for i := range b.Commands {
 		results[i] = a.apply(&b.Commands[i])
 	}
 	for _, o := range a.touched {
-		out.Orgs = append(out.Orgs, o.rec)
+		out.Orgs = append(out.Orgs, o.rec.clone())
 	}
 	e.appliedIndex = b.Index
 	e.lastTimeMs = a.timeMs
@@ -73,6 +80,18 @@ func (a *applier) apply(c *Command) Result {
 		return a.withOrg(c, a.topupComplete)
 	case CmdTopupExpire:
 		return a.withOrg(c, a.topupExpire)
+	case CmdSetRates:
+		return a.setRates(c)
+	case CmdGrant:
+		return a.withOrg(c, a.grant)
+	case CmdHoldCreate:
+		return a.withOrg(c, a.holdCreate)
+	case CmdHoldExtend:
+		return a.withOrg(c, a.holdExtend)
+	case CmdHoldCommit:
+		return a.withOrg(c, a.holdCommit)
+	case CmdHoldRelease:
+		return a.withOrg(c, a.holdRelease)
 	}
 	return Result{Code: CodeInvalid, Message: "unknown command"}
 }
@@ -84,16 +103,23 @@ func (a *applier) withOrg(c *Command, fn func(*Org, *Command) Result) Result {
 	if o == nil {
 		return Result{Code: CodeNotFound, Message: "org not found"}
 	}
+	var r Result
+	a.onOrg(o, func(o *Org) { r = fn(o, c) })
+	r.Wallet = a.e.viewLocked(o)
+	return r
+}
+
+// onOrg runs fn on o, publishes the change of available funds to admission,
+// and asserts the wallet's invariants.
+func (a *applier) onOrg(o *Org, fn func(*Org)) {
 	availBefore := o.rec.BalanceMicros - o.rec.ReservedMicros
-	r := fn(o, c)
+	fn(o)
 	if delta := o.rec.BalanceMicros - o.rec.ReservedMicros - availBefore; delta != 0 {
 		o.availAdmit.Add(delta)
 	}
 	o.blocked.Store(o.rec.OperatorHold || o.rec.Disputed)
 	o.threshold.Store(o.rec.PauseThresholdMicros)
 	a.assertWallet(o)
-	r.Wallet = a.e.viewLocked(o)
-	return r
 }
 
 // touch marks o changed by this batch.
@@ -108,6 +134,20 @@ func (a *applier) assertWallet(o *Org) {
 	r := &o.rec
 	if r.BalanceMicros < 0 || r.ReservedMicros < 0 || r.BalanceMicros-r.ReservedMicros < 0 {
 		panic(fmt.Sprintf("engine: wallet invariant broken for %s: balance %d reserved %d", r.ID, r.BalanceMicros, r.ReservedMicros))
+	}
+	var lots, lotHeld, holds int64
+	for _, l := range r.Lots {
+		if l.Held < 0 || l.Held > l.Remaining {
+			panic(fmt.Sprintf("engine: lot %s of %s holds %d of %d", l.EntryID, r.ID, l.Held, l.Remaining))
+		}
+		lots += l.Remaining
+		lotHeld += l.Held
+	}
+	for _, h := range o.holds {
+		holds += h.AmountMicros
+	}
+	if lots > r.BalanceMicros || lotHeld > r.ReservedMicros || holds != r.ReservedMicros {
+		panic(fmt.Sprintf("engine: %s: lots %d (held %d), holds %d, balance %d, reserved %d", r.ID, lots, lotHeld, holds, r.BalanceMicros, r.ReservedMicros))
 	}
 }
 
@@ -174,7 +214,7 @@ func (a *applier) write(o *Org, typ EntryType, amountMicros int64, reference str
 }
 
 func (a *applier) createOrg(c *Command) Result {
-	o := &Org{rec: OrgRecord{
+	o := &Org{holds: map[string]*Hold{}, rec: OrgRecord{
 		ID:          a.newID(PrefixOrg),
 		Name:        c.Name,
 		CreatedAtMs: a.timeMs,
@@ -255,19 +295,34 @@ func (a *applier) charge(o *Org, c *Command) Result {
 	if rec, ok := a.ref(o.rec.ID, NSCharge, c.Reference); ok {
 		return replayOrConflict(rec, c.BodyHash, "reference already used with a different request")
 	}
-	if c.AmountMicros < 0 || c.AmountMicros > MaxAmountMicros {
+	amount := c.AmountMicros
+	md := c.Metadata.with("channel", jsonString(c.Channel))
+	if c.Usage != nil {
+		ch, version, ok := a.e.channelRate(o, c.Channel)
+		if !ok {
+			return Result{Code: CodeNoRate, Message: "no rate for channel " + jsonString(c.Channel)}
+		}
+		rated, msg, ok := rateWith(ch, version, c.Channel, c.Usage)
+		if !ok {
+			return Result{Code: CodeNoRate, Message: msg}
+		}
+		amount = rated.CostMicros
+		for _, kv := range rated.Metadata {
+			md = md.with(kv.Key, kv.Value)
+		}
+	}
+	if amount < 0 || amount > MaxAmountMicros {
 		return Result{Code: CodeInvalid, Message: "amount_micros out of range"}
 	}
-	if code, msg := checkDebit(o, c.AmountMicros); code != CodeOK {
+	if code, msg := checkDebit(o, amount); code != CodeOK {
 		return Result{Code: code, Message: msg}
 	}
-	md := c.Metadata.with("channel", jsonString(c.Channel))
 	group := groupOf(md)
-	e := a.write(o, EntrySpend, -c.AmountMicros, "charge:"+c.Reference, md, 0)
+	e := a.debit(o, EntrySpend, amount, "charge:"+c.Reference, md)
 	a.putRef(o.rec.ID, NSCharge, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
 	day := UnixDay(a.timeMs)
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntrySpend, AmountMicros: c.AmountMicros, Channel: c.Channel, Group: group, Day: day})
-	a.out.Usage = append(a.out.Usage, UsageDelta{OrgID: o.rec.ID, Day: day, Channel: c.Channel, Group: group, Messages: 1, CostMicros: c.AmountMicros})
+	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntrySpend, AmountMicros: amount, Channel: c.Channel, Group: group, Day: day})
+	a.out.Usage = append(a.out.Usage, UsageDelta{OrgID: o.rec.ID, Day: day, Channel: c.Channel, Group: group, Messages: 1, CostMicros: amount})
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
 }
 
@@ -307,7 +362,12 @@ func (a *applier) adjustment(o *Org, c *Command) Result {
 	if c.Reason != "" {
 		md = md.with("reason", jsonString(c.Reason))
 	}
-	e := a.write(o, EntryAdjustment, amt, "adjustment:"+c.Reference, md, 0)
+	var e *Entry
+	if amt < 0 {
+		e = a.debit(o, EntryAdjustment, -amt, "adjustment:"+c.Reference, md)
+	} else {
+		e = a.write(o, EntryAdjustment, amt, "adjustment:"+c.Reference, md, 0)
+	}
 	a.putRef(o.rec.ID, NSAdjustment, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
 	// Recorded so that a refund of it is not_refundable, not not_found.
 	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryAdjustment, AmountMicros: max(amt, -amt), Day: UnixDay(a.timeMs)})

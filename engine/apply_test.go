@@ -215,7 +215,7 @@ func TestUpdateOrg(t *testing.T) {
 				t.Fatalf("update changed other fields: %+v", rec)
 			}
 			if tc.persisted {
-				if len(h.last.Orgs) != 1 || h.last.Orgs[0] != rec || rec.Index != h.idx {
+				if len(h.last.Orgs) != 1 || !reflect.DeepEqual(h.last.Orgs[0], rec) || rec.Index != h.idx {
 					t.Fatalf("persisted %+v, want %+v at index %d", h.last.Orgs, rec, h.idx)
 				}
 				if tc.code == CodeOK && (r.ID != org || r.Wallet.ThresholdMicros != tc.wantTh) {
@@ -223,7 +223,7 @@ func TestUpdateOrg(t *testing.T) {
 				}
 			} else {
 				h.wantNothingWritten(t)
-				if rec != before {
+				if !reflect.DeepEqual(rec, before) {
 					t.Fatalf("refused update changed the record: %+v -> %+v", before, rec)
 				}
 			}

@@ -18,9 +18,16 @@ const (
 	CmdTopupCreate
 	CmdTopupComplete
 	CmdTopupExpire
+	CmdSetRates
+	CmdGrant
+	CmdHoldCreate
+	CmdHoldExtend
+	CmdHoldCommit
+	CmdHoldRelease
 )
 
-var commandKindNames = [...]string{"", "create_org", "update_org", "create_key", "revoke_key", "charge", "adjustment", "refund", "delivery", "pause", "unpause", "topup_create", "topup_complete", "topup_expire"}
+var commandKindNames = [...]string{"", "create_org", "update_org", "create_key", "revoke_key", "charge", "adjustment", "refund", "delivery", "pause", "unpause", "topup_create", "topup_complete", "topup_expire",
+	"set_rates", "grant", "hold_create", "hold_extend", "hold_commit", "hold_release"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandKindNames) {
@@ -67,6 +74,15 @@ type Command struct {
 	TopupID       string `json:"tu,omitempty"`
 	SessionID     string `json:"ss,omitempty"`
 	PaymentIntent string `json:"pi,omitempty"`
+	// Usage to rate (a charge, a hold's estimate, a commit's actual usage);
+	// when set, AmountMicros is only admission's estimate.
+	Usage *Usage `json:"us,omitempty"`
+	// Card is a rate card to commit: the default when OrgID is empty, else
+	// the org's override.
+	Card *RateCard `json:"rc,omitempty"`
+	// TTLSeconds of a hold; ExpiresAtMs of a grant.
+	TTLSeconds  int64 `json:"ttl,omitempty"`
+	ExpiresAtMs int64 `json:"ex,omitempty"`
 	// UpdateOrg: which fields to set.
 	SetName         bool  `json:"sn,omitempty"`
 	SetThreshold    bool  `json:"st,omitempty"`

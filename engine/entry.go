@@ -143,6 +143,7 @@ const (
 	NSGrant       byte = 'g'
 	NSTopup       byte = 'u' // a top-up request's Idempotency-Key
 	NSSession     byte = 's' // a payment session credited (exactly once)
+	NSExtend      byte = 'e' // a hold extension's Idempotency-Key
 )
 
 // Top-up states.

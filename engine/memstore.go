@@ -16,11 +16,13 @@ type MemStore struct {
 	Usage    map[UsageDelta]UsageDelta // key: the delta with counters zeroed
 	Topups   map[string]TopupRecord
 	Invoices []InvoiceRecord
+	Holds    map[string]Hold
+	Settings Settings
 }
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
-	return &MemStore{Refs: map[refKey]RefRecord{}, Txns: map[string]TxnState{}, Usage: map[UsageDelta]UsageDelta{}, Topups: map[string]TopupRecord{}}
+	return &MemStore{Refs: map[refKey]RefRecord{}, Txns: map[string]TxnState{}, Usage: map[UsageDelta]UsageDelta{}, Topups: map[string]TopupRecord{}, Holds: map[string]Hold{}}
 }
 
 // Ref implements ColdStore.
@@ -44,8 +46,31 @@ func (m *MemStore) Topup(id string) (TopupRecord, bool) {
 	return t, ok
 }
 
+// Hold implements ColdStore.
+func (m *MemStore) Hold(id string) (Hold, bool) {
+	h, ok := m.Holds[id]
+	return h, ok
+}
+
+// OpenHolds returns the stored open holds, as recovery loads them.
+func (m *MemStore) OpenHolds() []Hold {
+	var out []Hold
+	for _, id := range sortedKeys(m.Holds) {
+		if h := m.Holds[id]; h.Status == HoldOpen {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // Write persists c.
 func (m *MemStore) Write(c *Changes) {
+	for _, h := range c.Holds {
+		m.Holds[h.ID] = h
+	}
+	if c.Settings != nil {
+		m.Settings = *c.Settings
+	}
 	for _, t := range c.Topups {
 		m.Topups[t.ID] = t
 	}
@@ -122,6 +147,12 @@ func (m *MemStore) Digest() string {
 	sort.Slice(topups, func(i, j int) bool { return topups[i].ID < topups[j].ID })
 	_ = enc.Encode(topups)
 	_ = enc.Encode(m.Invoices)
+	holds := make([]Hold, 0, len(m.Holds))
+	for _, id := range sortedKeys(m.Holds) {
+		holds = append(holds, m.Holds[id])
+	}
+	_ = enc.Encode(holds)
+	_ = enc.Encode(m.Settings)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -141,6 +172,15 @@ func (e *Engine) Digest() string {
 	e.keys.Range(func(_, v any) bool { keys = append(keys, *v.(*APIKey)); return true })
 	sortKeys(keys)
 	_ = enc.Encode(keys)
+	var holds []Hold
+	for _, o := range orgs {
+		org := e.org(o.ID)
+		for _, id := range sortedKeys(org.holds) {
+			holds = append(holds, *org.holds[id])
+		}
+	}
+	_ = enc.Encode(holds)
+	_ = enc.Encode(e.settings)
 	_ = enc.Encode([]any{e.group, e.appliedIndex, e.lastTimeMs})
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -137,6 +137,9 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 	}
 	switch ch.Per {
 	case PerUnit:
+		if u.Destination == "" {
+			return Rated{}, "usage.destination is required on per-unit channel " + channel, false
+		}
 		prefix, price, ok := matchPrefix(ch.Prices, u.Destination)
 		if !ok {
 			return Rated{}, "no rate for destination " + strconv.Quote(u.Destination) + " on " + channel, false
@@ -152,6 +155,9 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 		md := Metadata{}.with("destination", jsonString(u.Destination)).with("units", jsonInt(units)).with("country", jsonString(prefix))
 		return Rated{CostMicros: cost, Metadata: md, Group: prefix}, "", true
 	case PerMinute:
+		if u.Destination == "" || !u.HasSeconds {
+			return Rated{}, "usage.destination and usage.seconds are required on per-minute channel " + channel, false
+		}
 		prefix, price, ok := matchPrefix(ch.Prices, u.Destination)
 		if !ok {
 			return Rated{}, "no rate for destination " + strconv.Quote(u.Destination) + " on " + channel, false
@@ -168,6 +174,9 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 		md := Metadata{}.with("destination", jsonString(u.Destination)).with("seconds", jsonInt(u.Seconds)).with("country", jsonString(prefix))
 		return Rated{CostMicros: cost, Metadata: md, Group: prefix}, "", true
 	case PerToken:
+		if u.Model == "" {
+			return Rated{}, "usage.model is required on per-token channel " + channel, false
+		}
 		m, ok := ch.Models[u.Model]
 		if !ok {
 			return Rated{}, "no rate for model " + strconv.Quote(u.Model) + " on " + channel, false

@@ -16,9 +16,11 @@ const (
 	CodeNotFound          // unknown org, key or transaction
 	CodeNotRefundable     // refund of an entry that is not a spend or a top-up
 	CodeInvalid           // a request that state makes invalid (e.g. refund above what is left)
+	CodeReservationClosed // extend, commit or release of a hold in a state that forbids it
+	CodeNoRate            // usage the rate card cannot price
 )
 
-var codeNames = [...]string{"ok", "replayed", "conflict", "insufficient_funds", "outbound_paused", "not_found", "not_refundable", "invalid"}
+var codeNames = [...]string{"ok", "replayed", "conflict", "insufficient_funds", "outbound_paused", "not_found", "not_refundable", "invalid", "reservation_closed", "no_rate"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
@@ -40,6 +42,13 @@ type Result struct {
 	Wallet WalletView
 	// Message explains a refusal.
 	Message string
+	// Hold is the reservation a hold command acted on (a copy).
+	Hold *Hold
+	// Commit outcome: whether the charge was capped at what the wallet had,
+	// the micros left uncollected, and whether the hold had expired.
+	Capped            bool
+	UncollectedMicros int64
+	Expired           bool
 }
 
 // WalletView is a consistent copy of an org's wallet and pause state.

@@ -21,9 +21,22 @@ type OrgRecord struct {
 	// top-up.
 	InvoiceSeq  int64  `json:"invoice_seq,omitempty"`
 	LastTopupID string `json:"last_topup,omitempty"`
+	// RateOverride replaces the default card for the channels it names.
+	RateOverride        *RateCard `json:"rates,omitempty"`
+	RateOverrideVersion int64     `json:"rates_version,omitempty"`
+	// Lots are the org's unexpired (or held) grants, earliest-expiring first.
+	Lots []Lot `json:"lots,omitempty"`
 	// Index is the log index of the last command that changed the org: the
 	// org's as_of, which never goes backwards.
 	Index uint64 `json:"index"`
+}
+
+// clone returns a copy that shares no mutable memory with r (rate cards are
+// immutable once committed).
+func (r *OrgRecord) clone() OrgRecord {
+	c := *r
+	c.Lots = append([]Lot(nil), r.Lots...)
+	return c
 }
 
 // Org is an org's in-memory state: its record, changed only by Apply under the
@@ -31,6 +44,8 @@ type OrgRecord struct {
 // goroutine without a lock.
 type Org struct {
 	rec OrgRecord
+	// holds are the org's open reservations, by id.
+	holds map[string]*Hold
 
 	// availAdmit is available funds as last applied, less the debits admitted
 	// on this node and still in flight (see Admit).
@@ -67,6 +82,7 @@ type ColdStore interface {
 	Ref(orgID string, ns byte, ref string) (RefRecord, bool)
 	Txn(orgID, txID string) (TxnState, bool)
 	Topup(topupID string) (TopupRecord, bool)
+	Hold(holdID string) (Hold, bool)
 }
 
 // Changes is everything one or more Apply calls decided that must be
@@ -82,6 +98,9 @@ type Changes struct {
 	Usage    []UsageDelta
 	Topups   []TopupRecord
 	Invoices []InvoiceRecord
+	Holds    []Hold
+	// Settings is set when the group's settings changed.
+	Settings *Settings
 }
 
 // RefPut records a reference in a namespace.
@@ -103,6 +122,8 @@ func (c *Changes) Reset() {
 	c.Usage = c.Usage[:0]
 	c.Topups = c.Topups[:0]
 	c.Invoices = c.Invoices[:0]
+	c.Holds = c.Holds[:0]
+	c.Settings = nil
 }
 
 type refKey struct {
@@ -128,6 +149,12 @@ type Engine struct {
 	pendingRefs   map[refKey]RefRecord
 	pendingTxns   map[string]*TxnState
 	pendingTopups map[string]TopupRecord
+	pendingHolds  map[string]Hold
+
+	settings Settings
+	// deadlines are the earliest hold and grant expiries (leader ticks).
+	nextDeadlineMs atomic.Int64
+	deadlines      deadlineHeap
 
 	group        uint8
 	appliedIndex uint64
@@ -143,6 +170,7 @@ func New(group uint8, cold ColdStore) *Engine {
 		pendingRefs:   make(map[refKey]RefRecord),
 		pendingTxns:   make(map[string]*TxnState),
 		pendingTopups: make(map[string]TopupRecord),
+		pendingHolds:  make(map[string]Hold),
 	}
 }
 
@@ -157,8 +185,10 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 	e.pendingRefs = make(map[refKey]RefRecord)
 	e.pendingTxns = make(map[string]*TxnState)
 	e.pendingTopups = make(map[string]TopupRecord)
+	e.pendingHolds = make(map[string]Hold)
+	e.settings = Settings{}
 	for _, r := range orgs {
-		o := &Org{rec: r}
+		o := &Org{rec: r, holds: map[string]*Hold{}}
 		o.publish(0)
 		e.orgs.Store(r.ID, o)
 	}
@@ -169,6 +199,7 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 	}
 	e.appliedIndex = appliedIndex
 	e.lastTimeMs = lastTimeMs
+	e.rebuildDeadlines()
 }
 
 // AppliedIndex returns the last log index applied.
@@ -191,6 +222,7 @@ func (e *Engine) Persisted() {
 	clear(e.pendingRefs)
 	clear(e.pendingTxns)
 	clear(e.pendingTopups)
+	clear(e.pendingHolds)
 }
 
 func (e *Engine) org(id string) *Org {
@@ -220,7 +252,7 @@ func (e *Engine) OrgRecord(orgID string) (OrgRecord, bool) {
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return o.rec, true
+	return o.rec.clone(), true
 }
 
 // Orgs returns copies of every org record, sorted by id.
@@ -228,7 +260,7 @@ func (e *Engine) Orgs() []OrgRecord {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	var out []OrgRecord
-	e.orgs.Range(func(_, v any) bool { out = append(out, v.(*Org).rec); return true })
+	e.orgs.Range(func(_, v any) bool { out = append(out, v.(*Org).rec.clone()); return true })
 	sortOrgRecords(out)
 	return out
 }

@@ -101,7 +101,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 
 // loadEngine installs the persisted state into the engine.
 func loadEngine(e *engine.Engine, st *wal.State, group uint8) error {
-	orgs, keys, err := st.LoadEngine()
+	rec, err := st.Recover(group)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,9 @@ func loadEngine(e *engine.Engine, st *wal.State, group uint8) error {
 	if err != nil {
 		return err
 	}
-	e.Load(orgs, keys, applied, lastTimeMs)
+	e.Load(rec.Orgs, rec.Keys, applied, lastTimeMs)
+	e.LoadSettings(rec.Settings)
+	e.LoadHolds(rec.Holds)
 	return nil
 }
 

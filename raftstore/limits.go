@@ -18,6 +18,9 @@ const (
 	applyTimeout = 10 * time.Second
 	// submitTimeout bounds how long a caller waits for its result.
 	submitTimeout = 15 * time.Second
+	// deadlineTick is how often the leader checks for due holds and grants:
+	// a hold is released within this of its expiry (SPEC: within 1 s).
+	deadlineTick = 200 * time.Millisecond
 )
 
 // A batch must be able to hold the largest request (/charges/batch: 1,000).

@@ -45,6 +45,8 @@ type Node struct {
 	transport *raft.NetworkTransport
 	proposer  *proposer
 	logger    *slog.Logger
+
+	stopTicker, tickerDone chan struct{}
 }
 
 // group is the Raft group of this node's orgs. One group holds every org
@@ -79,7 +81,38 @@ func Open(cfg Config) (*Node, error) {
 	n.proposer.onBatch = cfg.OnBatch
 	n.proposer.onCommit = cfg.OnCommit
 	n.proposer.start()
+	n.stopTicker = make(chan struct{})
+	n.tickerDone = make(chan struct{})
+	go n.tickDeadlines()
 	return n, nil
+}
+
+// tickDeadlines proposes an empty batch once a hold or grant is due, so
+// expiries apply within deadlineTick even when no traffic arrives. Only the
+// leader proposes; the batch's time makes every replica expire the same.
+func (n *Node) tickDeadlines() {
+	defer close(n.tickerDone)
+	t := time.NewTicker(deadlineTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopTicker:
+			return
+		case <-t.C:
+		}
+		d := n.engine.NextDeadlineMs()
+		if d == 0 || d > time.Now().UnixMilli() || !n.IsLeader() {
+			continue
+		}
+		r := &request{done: make(chan struct{})}
+		if n.proposer.submit(r) == nil {
+			select {
+			case <-r.done:
+			case <-n.stopTicker:
+				return
+			}
+		}
+	}
 }
 
 func (n *Node) startRaft() error {
@@ -211,8 +244,8 @@ func (n *Node) Submit(ctx context.Context, cmds []engine.Command) ([]engine.Resu
 	var admitted []admission
 	for i := range cmds {
 		c := &cmds[i]
-		if c.Kind == engine.CmdCharge {
-			if res, refused := n.admit(c, &admitted); refused {
+		if ns, debit := debitNamespace(c.Kind); debit {
+			if res, refused := n.admit(c, ns, &admitted); refused {
 				results[i] = res
 				continue
 			}
@@ -271,9 +304,23 @@ type admission struct {
 	amount int64
 }
 
-// admit runs a charge through admission. It returns refused=true with the
-// refusal as a result when the charge cannot succeed now.
-func (n *Node) admit(c *engine.Command, admitted *[]admission) (engine.Result, bool) {
+// debitNamespace tells whether a command kind is a new debit that passes
+// admission, and the namespace of its reference.
+func debitNamespace(k engine.CommandKind) (byte, bool) {
+	switch k {
+	case engine.CmdCharge:
+		return engine.NSCharge, true
+	case engine.CmdHoldCreate:
+		return engine.NSReservation, true
+	case engine.CmdHoldExtend:
+		return engine.NSExtend, true
+	}
+	return 0, false
+}
+
+// admit runs a debit through admission. It returns refused=true with the
+// refusal as a result when the debit cannot succeed now.
+func (n *Node) admit(c *engine.Command, ns byte, admitted *[]admission) (engine.Result, bool) {
 	var code engine.Code
 	switch n.engine.Admit(c.OrgID, c.AmountMicros) {
 	case engine.Admitted:
@@ -289,7 +336,7 @@ func (n *Node) admit(c *engine.Command, admitted *[]admission) (engine.Result, b
 	// A retry of a charge that succeeded must replay, not be refused: let the
 	// engine decide when the reference exists or another command of the org
 	// (perhaps its first attempt) is still in flight.
-	_, exists := n.state.Ref(c.OrgID, engine.NSCharge, c.Reference)
+	_, exists := n.state.Ref(c.OrgID, ns, c.Reference)
 	if exists || n.engine.InFlight(c.OrgID) {
 		n.engine.Track(c.OrgID)
 		*admitted = append(*admitted, admission{c.OrgID, 0})
@@ -306,6 +353,8 @@ func (n *Node) admit(c *engine.Command, admitted *[]admission) (engine.Result, b
 // Close stops accepting writes, lets in-flight batches finish, and closes
 // raft and storage.
 func (n *Node) Close() error {
+	close(n.stopTicker)
+	<-n.tickerDone
 	n.proposer.close()
 	var errs []error
 	if err := n.raft.Shutdown().Error(); err != nil {

@@ -81,3 +81,20 @@ func (n *Node) Invoice(org, id string) (engine.InvoiceRecord, bool, error) {
 
 // Topup returns a top-up.
 func (n *Node) Topup(id string) (engine.TopupRecord, bool, error) { return n.state.TopupByID(id) }
+
+// Estimate prices usage for admission with the cards in force now.
+func (n *Node) Estimate(org, channel string, u *engine.Usage) (int64, string, bool) {
+	return n.engine.Estimate(org, channel, u)
+}
+
+// Rates returns the org's effective rate card.
+func (n *Node) Rates(org string) (engine.RateCard, int64, bool) { return n.engine.Rates(org) }
+
+// Hold returns one of an org's reservations as last applied.
+func (n *Node) Hold(org, id string) (engine.Hold, bool, error) {
+	h, ok := n.state.Hold(id)
+	if !ok || h.OrgID != org {
+		return engine.Hold{}, false, nil
+	}
+	return h, true, nil
+}

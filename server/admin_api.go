@@ -26,6 +26,9 @@ var adminRoutes = []adminRoute{
 	{"orgs/{}/keys", "GET", (*Server).adminListKeys},
 	{"orgs/{}/keys/{}", "DELETE", (*Server).adminRevokeKey},
 	{"orgs/{}/adjustments", "POST", (*Server).adminAdjust},
+	{"orgs/{}/grants", "POST", (*Server).adminGrant},
+	{"orgs/{}/rates", "PUT", (*Server).adminPutOrgRates},
+	{"rates", "PUT", (*Server).adminPutRates},
 	{"orgs/{}/pause", "POST", (*Server).adminPause},
 	{"orgs/{}/unpause", "POST", (*Server).adminUnpause},
 	{"audit", "GET", (*Server).adminAudit},
@@ -394,6 +397,101 @@ func (s *Server) adminCluster(ctx *fasthttp.RequestCtx, rs *reqState, _ []string
 			w.objEnd()
 		}
 		w.arrEnd()
+		w.objEnd()
+	})
+}
+
+func (s *Server) adminGrant(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	v, err := jsonBody(ctx, bodyBytesMax)
+	if err == nil {
+		err = onlyFields(v, "amount_micros", "expires_at", "reason", "reference")
+	}
+	var amount, expiresMs int64
+	var present bool
+	if err == nil {
+		amount, present, err = amountMicros(v, "amount_micros")
+		if err == nil && !present {
+			err = invalidField("amount_micros", "is required")
+		}
+	}
+	var ref, reason, expires string
+	if err == nil {
+		expires, err = requiredStr(v, "expires_at")
+	}
+	if err == nil {
+		var perr error
+		if expiresMs, perr = parseTimeParam(expires); perr != nil || expiresMs <= 0 {
+			err = invalidField("expires_at", "must be an RFC 3339 timestamp")
+		}
+	}
+	if err == nil {
+		ref, err = requiredStr(v, "reference")
+	}
+	if err == nil {
+		err = checkReference("reference", ref)
+	}
+	if err == nil {
+		reason, _, err = str(v, "reason")
+	}
+	if err == nil {
+		err = checkText("reason", reason, reasonLenMax)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	r, err := s.submitOne(ctx, engine.Command{
+		Kind: engine.CmdGrant, OrgID: args[0], Reference: ref, AmountMicros: amount, ExpiresAtMs: expiresMs, Reason: reason,
+		BodyHash: bodyHash("grant", ref, strconv.FormatInt(amount, 10), strconv.FormatInt(expiresMs, 10), reason),
+	})
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	s.answerWrite(ctx, rs, args[0], &r)
+}
+
+func (s *Server) adminPutRates(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	s.putRates(ctx, rs, "")
+}
+
+func (s *Server) adminPutOrgRates(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if _, _, ok := s.orgOr404(ctx, rs, args[0]); !ok {
+		return
+	}
+	s.putRates(ctx, rs, args[0])
+}
+
+// putRates commits a rate card through the log: the default (org "") or an
+// org's override. It applies to charges from the moment it is committed.
+func (s *Server) putRates(ctx *fasthttp.RequestCtx, rs *reqState, org string) {
+	v, err := jsonBody(ctx, bodyBytesMax)
+	var card engine.RateCard
+	if err == nil {
+		card, err = decodeRateCard(v)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	r, err := s.submitOne(ctx, engine.Command{Kind: engine.CmdSetRates, OrgID: org, Card: &card})
+	if err == nil {
+		err = resultError(&r)
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	version, _ := strconv.ParseInt(r.ID, 10, 64)
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kInt("version", version)
+		w.kStrOrNull("org_id", org)
+		w.key("channels")
+		writeRateCard(w, &card)
 		w.objEnd()
 	})
 }

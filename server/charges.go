@@ -11,102 +11,133 @@ import (
 
 var chargeFields = []string{"reference", "channel", "amount_micros", "usage", "metadata"}
 
-// decodeCharge validates one charge body and returns its command. Errors
-// that depend on no state are found here; the rest are the engine's.
-func (s *Server) decodeCharge(orgID string, v jsonx.Value) (engine.Command, *apiError) {
+// debitBody is what a charge and a reservation have in common.
+type debitBody struct {
+	reference, channel string
+	amountMicros       int64 // as sent, or admission's estimate of the usage
+	usage              *engine.Usage
+	usageCanon         string
+	metadata           engine.Metadata
+}
+
+// hashParts identifies the body for replays: a usage is hashed as sent, not
+// as priced, so a retry after a new rate card is still a replay.
+func (d *debitBody) hashParts() []string {
+	amount := ""
+	if d.usage == nil {
+		amount = strconv.FormatInt(d.amountMicros, 10)
+	}
+	return []string{d.reference, d.channel, amount, d.usageCanon, metadataCanonical(d.metadata)}
+}
+
+// decodeDebit validates reference, channel, amount_micros or usage, and
+// metadata, and prices a usage with the cards in force for admission.
+func (s *Server) decodeDebit(orgID string, v jsonx.Value, fields ...string) (debitBody, *apiError) {
+	var d debitBody
 	if v.Kind != jsonx.Object {
-		return engine.Command{}, invalid("a charge must be a JSON object")
+		return d, invalid("the body must be a JSON object")
 	}
-	if err := onlyFields(v, chargeFields...); err != nil {
-		return engine.Command{}, err
+	if err := onlyFields(v, fields...); err != nil {
+		return d, err
 	}
-	ref, err := requiredStr(v, "reference")
-	if err != nil {
-		return engine.Command{}, err
+	var err *apiError
+	if d.reference, err = requiredStr(v, "reference"); err != nil {
+		return d, err
 	}
-	if err := checkReference("reference", ref); err != nil {
-		return engine.Command{}, err
+	if err := checkReference("reference", d.reference); err != nil {
+		return d, err
 	}
-	channel, err := requiredStr(v, "channel")
-	if err != nil {
-		return engine.Command{}, err
+	if d.channel, err = requiredStr(v, "channel"); err != nil {
+		return d, err
 	}
-	if err := checkChannel(channel); err != nil {
-		return engine.Command{}, err
+	if err := checkChannel(d.channel); err != nil {
+		return d, err
 	}
-	md, err := metadata(v)
-	if err != nil {
-		return engine.Command{}, err
+	if d.metadata, err = metadata(v); err != nil {
+		return d, err
 	}
 	amount, hasAmount, err := amountMicros(v, "amount_micros")
 	if err != nil {
-		return engine.Command{}, err
+		return d, err
 	}
 	usage, hasUsage := v.Get("usage")
 	switch {
 	case hasAmount && hasUsage:
-		return engine.Command{}, invalid("send either amount_micros or usage, not both")
+		return d, invalid("send either amount_micros or usage, not both")
 	case !hasAmount && !hasUsage:
-		return engine.Command{}, invalidField("amount_micros", "amount_micros or usage is required")
+		return d, invalidField("amount_micros", "amount_micros or usage is required")
 	}
-	usageCanon := ""
+	d.amountMicros = amount
 	if hasUsage {
-		if err := checkUsage(usage); err != nil {
-			return engine.Command{}, err
+		if d.usage, err = decodeUsage(usage); err != nil {
+			return d, err
 		}
-		usageCanon = canonical(usage)
-		rated, ratedMD, err := s.rate(orgID, channel, usage)
-		if err != nil {
-			return engine.Command{}, err
+		d.usageCanon = canonical(usage)
+		estimate, msg, ok := s.store.Estimate(orgID, d.channel, d.usage)
+		if !ok {
+			return d, newError(errNoRate, msg)
 		}
-		amount = rated
-		md = append(md, ratedMD...)
+		d.amountMicros = estimate
+	}
+	return d, nil
+}
+
+// decodeCharge validates one charge body and returns its command. Errors
+// that depend on no state are found here; the rest are the engine's.
+func (s *Server) decodeCharge(orgID string, v jsonx.Value) (engine.Command, *apiError) {
+	d, err := s.decodeDebit(orgID, v, chargeFields...)
+	if err != nil {
+		return engine.Command{}, err
 	}
 	return engine.Command{
 		Kind:         engine.CmdCharge,
 		OrgID:        orgID,
-		Reference:    ref,
-		Channel:      channel,
-		AmountMicros: amount,
-		Metadata:     md,
-		BodyHash:     bodyHash("charge", ref, channel, strconv.FormatInt(amount, 10), boolStr(hasUsage), usageCanon, metadataCanonical(md)),
+		Reference:    d.reference,
+		Channel:      d.channel,
+		AmountMicros: d.amountMicros,
+		Usage:        d.usage,
+		Metadata:     d.metadata,
+		BodyHash:     bodyHash(append([]string{"charge"}, d.hashParts()...)...),
 	}, nil
 }
 
-func boolStr(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
-// checkUsage validates the shape of a usage object (SPEC.md section 6).
-func checkUsage(u jsonx.Value) *apiError {
+// decodeUsage validates a usage object (SPEC.md section 6).
+func decodeUsage(u jsonx.Value) (*engine.Usage, *apiError) {
 	if u.Kind != jsonx.Object {
-		return invalidField("usage", "must be an object")
+		return nil, invalidField("usage", "must be an object")
 	}
+	var out engine.Usage
 	for _, f := range u.Fields {
 		switch f.Key {
 		case "destination", "model":
-			if f.Value.Kind != jsonx.String || len(f.Value.Str) == 0 || len(f.Value.Str) > 64 {
-				return invalidField("usage."+f.Key, "must be a string of 1-64 characters")
+			if f.Value.Kind != jsonx.String || len(f.Value.Str) == 0 || len(f.Value.Str) > 64 || !visibleASCIIString(f.Value.Str) {
+				return nil, invalidField("usage."+f.Key, "must be 1-64 visible ASCII characters")
+			}
+			if f.Key == "destination" {
+				out.Destination = f.Value.Str
+			} else {
+				out.Model = f.Value.Str
 			}
 		case "units", "seconds", "input_tokens", "output_tokens":
 			n, err := f.Value.Int64()
 			if f.Value.Kind != jsonx.Number || err != nil || n < 0 || n > 1_000_000_000_000 {
-				return invalidField("usage."+f.Key, "must be an integer from 0 to 10^12")
+				return nil, invalidField("usage."+f.Key, "must be an integer from 0 to 10^12")
+			}
+			switch f.Key {
+			case "units":
+				out.Units, out.HasUnits = n, true
+			case "seconds":
+				out.Seconds, out.HasSeconds = n, true
+			case "input_tokens":
+				out.InputTokens = n
+			case "output_tokens":
+				out.OutputTokens = n
 			}
 		default:
-			return invalidField("usage."+f.Key, "unknown field")
+			return nil, invalidField("usage."+f.Key, "unknown field")
 		}
 	}
-	return nil
-}
-
-// rate prices usage with the org's rate card. No card is configured yet, so
-// all usage is unpriceable (422 no_rate) until rate cards land.
-func (s *Server) rate(orgID, channel string, usage jsonx.Value) (int64, engine.Metadata, *apiError) {
-	return 0, nil, newError(errNoRate, "no rate for channel "+strconv.Quote(channel))
+	return &out, nil
 }
 
 func (s *Server) postCharge(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.APIKey, _ string) {

@@ -86,6 +86,10 @@ func resultError(r *engine.Result) *apiError {
 		return newError(errNotFound, r.Message)
 	case engine.CodeNotRefundable:
 		return newError(errNotRefundable, r.Message)
+	case engine.CodeReservationClosed:
+		return newError(errReservationClosed, r.Message)
+	case engine.CodeNoRate:
+		return newError(errNoRate, r.Message)
 	}
 	return invalid(r.Message)
 }

@@ -39,6 +39,11 @@ var orgRoutes = []orgRoute{
 	{"charges", "POST", rolesCharge, (*Server).postCharge},
 	{"charges/batch", "POST", rolesCharge, (*Server).postChargeBatch},
 	{"charges/{id}/delivery", "POST", rolesCharge, (*Server).postDelivery},
+	{"reservations", "POST", rolesCharge, (*Server).postReservation},
+	{"reservations/{id}", "GET", rolesCharge, (*Server).getReservation},
+	{"reservations/{id}/extend", "POST", rolesCharge, (*Server).postReservationExtend},
+	{"reservations/{id}/commit", "POST", rolesCharge, (*Server).postReservationCommit},
+	{"reservations/{id}/release", "POST", rolesCharge, (*Server).postReservationRelease},
 }
 
 // matchRoute matches path segments against a pattern.
@@ -136,13 +141,17 @@ func (s *Server) getStatus(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 	})
 }
 
-func (s *Server) getRates(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine.APIKey, _ string) {
+func (s *Server) getRates(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.APIKey, _ string) {
+	card, version, ok := s.store.Rates(k.OrgID)
+	if !ok {
+		respondError(ctx, rs, newError(errNotFound, "org not found"))
+		return
+	}
 	respond(ctx, rs, 200, func(w *jw) {
 		w.objStart()
-		w.kInt("version", 0)
+		w.kInt("version", version)
 		w.key("channels")
-		w.objStart()
-		w.objEnd()
+		writeRateCard(w, &card)
 		w.objEnd()
 	})
 }

@@ -33,6 +33,12 @@ type Store interface {
 	Invoices(org string, limit int) ([]engine.InvoiceRecord, error)
 	Invoice(org, id string) (engine.InvoiceRecord, bool, error)
 	Topup(id string) (engine.TopupRecord, bool, error)
+	// Estimate prices usage with the cards in force now (for admission).
+	Estimate(org, channel string, u *engine.Usage) (int64, string, bool)
+	// Rates is the org's effective rate card and its newest version.
+	Rates(org string) (engine.RateCard, int64, bool)
+	// Hold returns a reservation.
+	Hold(org, id string) (engine.Hold, bool, error)
 	Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error)
 	// Ready reports whether recovery is done and a leader is known.
 	Ready() bool

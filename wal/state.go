@@ -74,6 +74,26 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 			return err
 		}
 	}
+	for i := range c.Holds {
+		h := &c.Holds[i]
+		if err := b.Set(holdKey(h.ID), mustJSON(h), nil); err != nil {
+			return err
+		}
+		var err error
+		if h.Status == engine.HoldOpen {
+			err = b.Set(openHoldKey(h.OrgID, h.ID), nil, nil)
+		} else {
+			err = b.Delete(openHoldKey(h.OrgID, h.ID), nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.Settings != nil {
+		if err := b.Set(settingsKey(c.Group), mustJSON(c.Settings), nil); err != nil {
+			return err
+		}
+	}
 	if err := s.writeUsage(b, c.Usage); err != nil {
 		return err
 	}
@@ -171,6 +191,44 @@ func (s *State) Ref(orgID string, ns byte, ref string) (engine.RefRecord, bool) 
 func (s *State) Txn(orgID, txID string) (engine.TxnState, bool) {
 	var t engine.TxnState
 	return t, s.mustGetJSON(txnKey(orgID, txID), &t)
+}
+
+// Hold implements engine.ColdStore.
+func (s *State) Hold(id string) (engine.Hold, bool) {
+	var h engine.Hold
+	return h, s.mustGetJSON(holdKey(id), &h)
+}
+
+// Recovered is what the engine keeps in memory, as persisted.
+type Recovered struct {
+	Orgs     []engine.OrgRecord
+	Keys     []engine.APIKey
+	Holds    []engine.Hold // open ones
+	Settings engine.Settings
+}
+
+// Recover reads what the engine keeps in memory: orgs, keys, open holds and
+// the group's settings.
+func (s *State) Recover(group uint8) (Recovered, error) {
+	var r Recovered
+	var err error
+	if r.Orgs, r.Keys, err = s.LoadEngine(); err != nil {
+		return r, err
+	}
+	err = s.scan([]byte{prefixOpen, keySep}, func(k, _ []byte) error {
+		id := string(k[len(k)-len(engine.PrefixReservation)-24:])
+		h, ok := s.Hold(id)
+		if !ok {
+			return fmt.Errorf("wal: open hold %s has no record", id)
+		}
+		r.Holds = append(r.Holds, h)
+		return nil
+	})
+	if err != nil {
+		return r, err
+	}
+	s.mustGetJSON(settingsKey(group), &r.Settings)
+	return r, nil
 }
 
 // Topup implements engine.ColdStore.

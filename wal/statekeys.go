@@ -17,6 +17,9 @@ import (
 //	u/<org>/<day:8 BE><channel>\x00<group>  daily usage aggregate
 //	p/<topup id>                      top-up (engine.TopupRecord)
 //	i/<org>/<invoice id>              invoice or receipt
+//	h/<hold id>                       reservation (engine.Hold)
+//	q/<org>/<hold id>                 present while the hold is open
+//	g/<group:1>                       group settings (default rate card)
 const (
 	prefixApplied byte = 'a'
 	prefixOrg     byte = 'o'
@@ -27,7 +30,17 @@ const (
 	prefixUsage   byte = 'u'
 	prefixTopup   byte = 'p'
 	prefixInvoice byte = 'i'
+	prefixHold    byte = 'h'
+	prefixOpen    byte = 'q'
+	prefixSetting byte = 'g'
 )
+
+func holdKey(id string) []byte { return append([]byte{prefixHold, keySep}, id...) }
+
+// openHoldKey marks a hold open, so recovery loads only open holds.
+func openHoldKey(org, id string) []byte { return append(orgScoped(prefixOpen, org, len(id)), id...) }
+
+func settingsKey(group uint8) []byte { return []byte{prefixSetting, keySep, group} }
 
 func topupKey(id string) []byte { return append([]byte{prefixTopup, keySep}, id...) }
 
