@@ -296,8 +296,10 @@ func (a *applier) charge(o *Org, c *Command) Result {
 		return replayOrConflict(rec, c.BodyHash, "reference already used with a different request")
 	}
 	amount := c.AmountMicros
-	md := c.Metadata.with("channel", jsonString(c.Channel))
-	if c.Usage != nil {
+	var md Metadata
+	if c.Usage == nil {
+		md = c.Metadata.with("channel", jsonString(c.Channel))
+	} else {
 		ch, version, ok := a.e.channelRate(o, c.Channel)
 		if !ok {
 			return Result{Code: CodeNoRate, Message: "no rate for channel " + jsonString(c.Channel)}
@@ -307,9 +309,7 @@ func (a *applier) charge(o *Org, c *Command) Result {
 			return Result{Code: CodeNoRate, Message: msg}
 		}
 		amount = rated.CostMicros
-		for _, kv := range rated.Metadata {
-			md = md.with(kv.Key, kv.Value)
-		}
+		md = c.Metadata.merged(append(rated.Metadata, KV{"channel", jsonString(c.Channel)}))
 	}
 	if amount < 0 || amount > MaxAmountMicros {
 		return Result{Code: CodeInvalid, Message: "amount_micros out of range"}

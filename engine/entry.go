@@ -65,6 +65,37 @@ func (m Metadata) with(key, rawJSON string) Metadata {
 	return out
 }
 
+// merged returns m with every pair of add (replacing equal keys), in one
+// allocation, sorted. Neither input is modified.
+func (m Metadata) merged(add Metadata) Metadata {
+	out := make(Metadata, 0, len(m)+len(add))
+	out = append(out, m...)
+	for _, kv := range add {
+		replaced := false
+		for i := range out {
+			if out[i].Key == kv.Key {
+				out[i].Value = kv.Value
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	sortMetadata(out)
+	return out
+}
+
+func sortMetadata(m Metadata) {
+	// Insertion sort: metadata is small and usually nearly sorted.
+	for i := 1; i < len(m); i++ {
+		for j := i; j > 0 && m[j].Key < m[j-1].Key; j-- {
+			m[j], m[j-1] = m[j-1], m[j]
+		}
+	}
+}
+
 // Get returns the raw JSON value of key.
 func (m Metadata) Get(key string) (string, bool) {
 	for _, kv := range m {

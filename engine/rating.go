@@ -135,6 +135,21 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 	if !ok {
 		return Rated{}, "no rate for channel " + strconv.Quote(channel), false
 	}
+	return rateChannel(&ch, channel, u, 0)
+}
+
+// rateChannel prices usage with one channel's rate; version > 0 is recorded
+// as rate_version. The metadata is built in one allocation, sorted.
+func rateChannel(ch *ChannelRate, channel string, u *Usage, version int64) (Rated, string, bool) {
+	r, msg, ok := rateInputs(ch, channel, u)
+	if ok && version > 0 {
+		r.Metadata = append(r.Metadata, KV{"rate_version", jsonInt(version)})
+		sortMetadata(r.Metadata)
+	}
+	return r, msg, ok
+}
+
+func rateInputs(ch *ChannelRate, channel string, u *Usage) (Rated, string, bool) {
 	switch ch.Per {
 	case PerUnit:
 		if u.Destination == "" {
@@ -152,7 +167,8 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 		if !ok || cost > MaxAmountMicros {
 			return Rated{}, "cost out of range", false
 		}
-		md := Metadata{}.with("destination", jsonString(u.Destination)).with("units", jsonInt(units)).with("country", jsonString(prefix))
+		md := make(Metadata, 0, 4)
+		md = append(md, KV{"country", jsonString(prefix)}, KV{"destination", jsonString(u.Destination)}, KV{"units", jsonInt(units)})
 		return Rated{CostMicros: cost, Metadata: md, Group: prefix}, "", true
 	case PerMinute:
 		if u.Destination == "" || !u.HasSeconds {
@@ -171,7 +187,8 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 		if !ok || cost > MaxAmountMicros {
 			return Rated{}, "cost out of range", false
 		}
-		md := Metadata{}.with("destination", jsonString(u.Destination)).with("seconds", jsonInt(u.Seconds)).with("country", jsonString(prefix))
+		md := make(Metadata, 0, 4)
+		md = append(md, KV{"country", jsonString(prefix)}, KV{"destination", jsonString(u.Destination)}, KV{"seconds", jsonInt(u.Seconds)})
 		return Rated{CostMicros: cost, Metadata: md, Group: prefix}, "", true
 	case PerToken:
 		if u.Model == "" {
@@ -187,7 +204,8 @@ func Rate(card *RateCard, channel string, u *Usage) (Rated, string, bool) {
 		if !ok || cost > MaxAmountMicros {
 			return Rated{}, "cost out of range", false
 		}
-		md := Metadata{}.with("model", jsonString(u.Model)).with("input_tokens", jsonInt(u.InputTokens)).with("output_tokens", jsonInt(u.OutputTokens))
+		md := make(Metadata, 0, 4)
+		md = append(md, KV{"input_tokens", jsonInt(u.InputTokens)}, KV{"model", jsonString(u.Model)}, KV{"output_tokens", jsonInt(u.OutputTokens)})
 		return Rated{CostMicros: cost, Metadata: md, Group: u.Model}, "", true
 	}
 	return Rated{}, "no rate for channel " + strconv.Quote(channel), false
@@ -208,14 +226,18 @@ func BillableSeconds(s, first, next int64) int64 {
 // matchPrefix returns the longest price prefix of the destination's digits,
 // else "*".
 func matchPrefix(prices map[string]int64, destination string) (string, int64, bool) {
-	digits := make([]byte, 0, len(destination))
+	var buf [64]byte
+	digits := buf[:0]
 	for i := 0; i < len(destination); i++ {
 		if c := destination[i]; c >= '0' && c <= '9' {
 			digits = append(digits, c)
 		}
 	}
 	for l := len(digits); l > 0; l-- {
-		if p, ok := prices[string(digits[:l])]; ok {
+		if p, ok := prices[string(digits[:l])]; ok { // no allocation: map lookup by []byte
+			if l == len(destination) {
+				return destination, p, true
+			}
 			return string(digits[:l]), p, true
 		}
 	}

@@ -67,13 +67,7 @@ func (e *Engine) channelRate(o *Org, channel string) (ChannelRate, int64, bool) 
 // rateWith prices usage with one channel's rate and adds the spend's
 // metadata: the rated inputs, the matched prefix and the card version.
 func rateWith(ch ChannelRate, version int64, channel string, u *Usage) (Rated, string, bool) {
-	card := RateCard{Channels: map[string]ChannelRate{channel: ch}}
-	r, msg, ok := Rate(&card, channel, u)
-	if !ok {
-		return r, msg, false
-	}
-	r.Metadata = r.Metadata.with("rate_version", jsonInt(version))
-	return r, "", true
+	return rateChannel(&ch, channel, u, max(version, 1))
 }
 
 // Estimate prices usage for org with the cards in force now, for admission.
