@@ -24,10 +24,17 @@ const (
 	CmdHoldExtend
 	CmdHoldCommit
 	CmdHoldRelease
+	// Cluster membership metadata (engine/cluster.go).
+	CmdSetNodeAddr
+	// Payments (engine/payments.go).
+	CmdTopupSession
+	CmdPaymentEvent
+	CmdSetFxRates
 )
 
 var commandKindNames = [...]string{"", "create_org", "update_org", "create_key", "revoke_key", "charge", "adjustment", "refund", "delivery", "pause", "unpause", "topup_create", "topup_complete", "topup_expire",
-	"set_rates", "grant", "hold_create", "hold_extend", "hold_commit", "hold_release"}
+	"set_rates", "grant", "hold_create", "hold_extend", "hold_commit", "hold_release",
+	"set_node_addr", "topup_session", "payment_event", "set_fx_rates"}
 
 func (k CommandKind) String() string {
 	if int(k) < len(commandKindNames) {
