@@ -38,8 +38,8 @@ func TestRatedCharges(t *testing.T) {
 		{"sms", map[string]any{"destination": "14155550100", "units": 1}, 4200, "1"},
 		{"sms", map[string]any{"destination": "447700900123", "units": 2}, 70000, "44"},
 		{"sms", map[string]any{"destination": "33612345678"}, 50000, "*"},
-		{"voice", map[string]any{"destination": "14155550100", "seconds": 61}, 9900, "1"},   // 66 s x 9000 / 60
-		{"voice", map[string]any{"destination": "14155550100", "seconds": 0}, 0, "1"},       // a 0-second call
+		{"voice", map[string]any{"destination": "14155550100", "seconds": 61}, 9900, "1"}, // 66 s x 9000 / 60
+		{"voice", map[string]any{"destination": "14155550100", "seconds": 0}, 0, "1"},     // a 0-second call
 		{"llm", map[string]any{"model": "gpt-4o-mini", "input_tokens": 1000, "output_tokens": 500}, 450, nil},
 		{"llm", map[string]any{"model": "gpt-4o-mini", "input_tokens": 1, "output_tokens": 0}, 1, nil}, // rounded up
 	}

@@ -82,6 +82,14 @@ func (a *applier) apply(c *Command) Result {
 		return a.withOrg(c, a.topupExpire)
 	case CmdSetRates:
 		return a.setRates(c)
+	case CmdSetNodeAddr:
+		return a.setNodeAddr(c)
+	case CmdSetFxRates:
+		return a.setFxRates(c)
+	case CmdTopupSession:
+		return a.withOrg(c, a.topupSession)
+	case CmdPaymentEvent:
+		return a.withOrg(c, a.paymentEvent)
 	case CmdGrant:
 		return a.withOrg(c, a.grant)
 	case CmdHoldCreate:
@@ -381,6 +389,9 @@ func (a *applier) refund(o *Org, c *Command) Result {
 	t, ok := a.txn(o.rec.ID, c.TxID)
 	if !ok {
 		return Result{Code: CodeNotFound, Message: "transaction not found"}
+	}
+	if t.Type == EntryTopup {
+		return a.topupRefund(o, c, t)
 	}
 	if t.Type != EntrySpend {
 		return Result{Code: CodeNotRefundable, Message: "only a spend or a top-up can be refunded"}

@@ -90,6 +90,18 @@ type Command struct {
 	// TTLSeconds of a hold; ExpiresAtMs of a grant.
 	TTLSeconds  int64 `json:"ttl,omitempty"`
 	ExpiresAtMs int64 `json:"ex,omitempty"`
+	// Payments: the checkout URL of a Stripe session, the Stripe event's
+	// type in Name and its id in Reference, the ledger entry an API-made
+	// refund wrote, an invoice to store, and the FX table to commit.
+	CheckoutURL   string           `json:"cu_url,omitempty"`
+	RefundEntryID string           `json:"rei,omitempty"`
+	Invoice       *InvoiceRecord   `json:"inv,omitempty"`
+	FxRates       map[string]int64 `json:"fx,omitempty"`
+	// Cluster membership metadata: a node's id and addresses (an empty
+	// RaftAddr removes the node).
+	NodeID   string `json:"nid,omitempty"`
+	RaftAddr string `json:"nra,omitempty"`
+	HTTPAddr string `json:"nha,omitempty"`
 	// UpdateOrg: which fields to set.
 	SetName         bool  `json:"sn,omitempty"`
 	SetThreshold    bool  `json:"st,omitempty"`

@@ -175,6 +175,10 @@ const (
 	NSTopup       byte = 'u' // a top-up request's Idempotency-Key
 	NSSession     byte = 's' // a payment session credited (exactly once)
 	NSExtend      byte = 'e' // a hold extension's Idempotency-Key
+	NSEvent       byte = 'v' // a payment provider's event id
+	NSCardRefund  byte = 'R' // a refund to the card, by the provider's refund id
+	NSDispute     byte = 'D' // a card dispute, by the provider's dispute id
+	NSDisputeWon  byte = 'W' // a dispute closed as won
 )
 
 // Top-up states.
@@ -197,6 +201,7 @@ type TopupRecord struct {
 	CancelURL     string `json:"cancel_url"`
 	Provider      string `json:"provider"`
 	SessionID     string `json:"session,omitempty"`
+	CheckoutURL   string `json:"checkout_url,omitempty"`
 	PaymentIntent string `json:"pi,omitempty"`
 	CreatedAtMs   int64  `json:"created_at"`
 	PaidAtMs      int64  `json:"paid_at,omitempty"`

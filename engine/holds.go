@@ -283,16 +283,19 @@ func (a *applier) holdCommit(o *Org, c *Command) Result {
 	if !expired {
 		undrawHold(o, h)
 		covered = min(actual, h.AmountMicros)
-		// The spend takes the hold's own draws first, in their order.
+		// The spend takes the hold's own draws, earliest-expiring first (the
+		// lots are sorted so), and its money that never expires last; the
+		// order the draws were made in (create, then extends) does not matter.
 		left := covered
-		for _, d := range h.Draws {
-			t := min(left, d.Amount)
-			if d.LotID != "" {
-				if l := findLot(o, d.LotID); l != nil {
+		for i := range o.rec.Lots {
+			l := &o.rec.Lots[i]
+			for _, d := range h.Draws {
+				if d.LotID == l.EntryID {
+					t := min(left, d.Amount)
 					l.Remaining -= t
+					left -= t
 				}
 			}
-			left -= t
 		}
 	}
 	avail := o.rec.BalanceMicros - covered - o.rec.ReservedMicros

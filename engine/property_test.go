@@ -599,7 +599,7 @@ func (m *model) expect(c *Command) (Code, string) {
 		switch {
 		case t == nil || t.org != c.OrgID:
 			return CodeNotFound, ""
-		case t.typ != EntrySpend:
+		case t.typ != EntrySpend && t.typ != EntryTopup:
 			return CodeNotRefundable, ""
 		}
 		left := t.amount - t.refunded
@@ -609,6 +609,9 @@ func (m *model) expect(c *Command) (Code, string) {
 		}
 		if amt < 0 || left == 0 || amt > left {
 			return CodeInvalid, ""
+		}
+		if t.typ == EntryTopup && amt > o.balance {
+			return CodeInsufficientFunds, "" // a top-up refund goes back to the card
 		}
 	case CmdDelivery:
 		t := m.txns[c.TxID]
@@ -674,12 +677,20 @@ func (m *model) advance(c *Command, r Result) error {
 		if amt == 0 {
 			amt = t.amount - t.refunded
 		}
-		if r.Entry.AmountMicros != amt {
-			return fmt.Errorf("refund of %d, model expects %d", r.Entry.AmountMicros, amt)
+		if want := map[bool]int64{true: -amt, false: amt}[t.typ == EntryTopup]; r.Entry.AmountMicros != want {
+			return fmt.Errorf("refund of %d, model expects %d", r.Entry.AmountMicros, want)
 		}
 		t.refunded += amt
-		o.balance += amt
 		m.refs[refKey{c.OrgID, NSRefund, c.Reference}] = RefRecord{TxID: r.TxID, BodyHash: c.BodyHash}
+		if t.typ == EntryTopup {
+			if r.Entry.Type != EntryTopupRefund {
+				return fmt.Errorf("top-up refund wrote a %v", r.Entry.Type)
+			}
+			o.balance -= amt
+			m.txns[r.TxID] = &modelTxn{org: c.OrgID, typ: EntryTopupRefund}
+			break
+		}
+		o.balance += amt
 		m.txns[r.TxID] = &modelTxn{org: c.OrgID, typ: EntryRefund, refundsOf: c.TxID}
 	case CmdDelivery:
 		m.txns[c.TxID].delivery = c.Status

@@ -8,6 +8,11 @@ type Settings struct {
 	DefaultCard        *RateCard `json:"card,omitempty"`
 	DefaultCardVersion int64     `json:"card_version,omitempty"`
 	RateSeq            int64     `json:"rate_seq,omitempty"`
+	// Nodes are the cluster's members' addresses, sorted by id: how any
+	// node finds the leader's HTTP address to forward a request.
+	Nodes []NodeInfo `json:"nodes,omitempty"`
+	// FxRates are USD per unit of each currency x 10^8 (usd is implicit).
+	FxRates map[string]int64 `json:"fx,omitempty"`
 }
 
 // LoadSettings installs persisted settings (after Load).

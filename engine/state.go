@@ -21,6 +21,8 @@ type OrgRecord struct {
 	// top-up.
 	InvoiceSeq  int64  `json:"invoice_seq,omitempty"`
 	LastTopupID string `json:"last_topup,omitempty"`
+	// StripeCustomerID is the org's Stripe customer, created once.
+	StripeCustomerID string `json:"stripe_customer,omitempty"`
 	// RateOverride replaces the default card for the channels it names.
 	RateOverride        *RateCard `json:"rates,omitempty"`
 	RateOverrideVersion int64     `json:"rates_version,omitempty"`

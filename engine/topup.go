@@ -38,11 +38,11 @@ func (a *applier) topupCreate(o *Org, c *Command) Result {
 		r.ID = rec.TxID
 		return r
 	}
-	if c.Currency != "usd" {
+	rate, ok := a.e.fxRate(c.Currency)
+	if !ok {
 		return Result{Code: CodeInvalid, Message: "no FX rate configured for currency " + strconv.Quote(c.Currency)}
 	}
-	rate := USDRateScale
-	credit, ok := mulDivFloor(uint64(c.AmountMinor), uint64(10_000*rate), uint64(USDRateScale))
+	credit, ok := creditMicros(c.AmountMinor, c.Currency, rate)
 	if !ok || c.AmountMinor <= 0 {
 		return Result{Code: CodeInvalid, Message: "amount out of range"}
 	}
@@ -98,6 +98,23 @@ func (a *applier) topupComplete(o *Org, c *Command) Result {
 	a.putRef(o.rec.ID, NSSession, reference, RefRecord{TxID: e.ID})
 	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryTopup, AmountMicros: t.CreditMicros, Day: UnixDay(a.timeMs)})
 
+	if t.Provider == "dev" {
+		t.InvoiceID = a.devReceipt(o, &t, c)
+	}
+	t.Status = TopupPaid
+	t.SessionID = session
+	t.PaymentIntent = c.PaymentIntent
+	t.PaidAtMs = a.timeMs
+	t.EntryID = e.ID
+	a.putTopup(t)
+	o.rec.LastTopupID = t.ID
+	a.touch(o)
+	return Result{Code: CodeOK, TxID: e.ID, Entry: e, ID: t.ID}
+}
+
+// devReceipt issues the development provider's numbered receipt
+// (INV-YYYY-NNN) for a paid top-up.
+func (a *applier) devReceipt(o *Org, t *TopupRecord, c *Command) string {
 	o.rec.InvoiceSeq++
 	inv := InvoiceRecord{
 		ID:            a.newID(PrefixInvoice),
@@ -115,17 +132,7 @@ func (a *applier) topupComplete(o *Org, c *Command) Result {
 	// id, random) keeps receipts from being read by guessing ids.
 	inv.PDFURL = "/dev/receipts/" + o.rec.ID + "/" + inv.ID + "?token=" + c.PaymentIntent
 	a.out.Invoices = append(a.out.Invoices, inv)
-
-	t.Status = TopupPaid
-	t.SessionID = session
-	t.PaymentIntent = c.PaymentIntent
-	t.PaidAtMs = a.timeMs
-	t.EntryID = e.ID
-	t.InvoiceID = inv.ID
-	a.putTopup(t)
-	o.rec.LastTopupID = t.ID
-	a.touch(o)
-	return Result{Code: CodeOK, TxID: e.ID, Entry: e, ID: t.ID}
+	return inv.ID
 }
 
 // topupExpire closes a pending top-up whose checkout expired.

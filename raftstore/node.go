@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -47,6 +48,11 @@ type Node struct {
 	logger    *slog.Logger
 
 	stopTicker, tickerDone chan struct{}
+
+	// startLastIndex is the last raft log index when the node started;
+	// recovered is set once raft has applied up to it (see Ready).
+	startLastIndex uint64
+	recovered      atomic.Bool
 }
 
 // group is the Raft group of this node's orgs. One group holds every org
@@ -159,6 +165,9 @@ func (n *Node) startRaft() error {
 				return fmt.Errorf("raftstore: bootstrap: %w", err)
 			}
 		}
+	}
+	if n.startLastIndex, err = logs.LastIndex(); err != nil {
+		return err
 	}
 	n.raft, err = raft.NewRaft(rc, n.fsm, logs, logs, snaps, n.transport)
 	if err != nil {
@@ -361,6 +370,9 @@ func (n *Node) Close() error {
 		errs = append(errs, err)
 	}
 	if err := n.transport.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.state.Sync(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := n.db.Close(); err != nil {

@@ -64,7 +64,17 @@ func (n *Node) Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err 
 }
 
 // Ready reports whether the node has recovered and knows a leader.
+//
+// Recovery is done once raft has re-applied every log entry this node held
+// when it started: before that, local state may lag what was acknowledged
+// before a restart, so reads and writes wait (503).
 func (n *Node) Ready() bool {
+	if !n.recovered.Load() {
+		if n.raft.AppliedIndex() < n.startLastIndex {
+			return false
+		}
+		n.recovered.Store(true)
+	}
 	a, _ := n.raft.LeaderWithID()
 	return a != ""
 }
@@ -98,3 +108,11 @@ func (n *Node) Hold(org, id string) (engine.Hold, bool, error) {
 	}
 	return h, true, nil
 }
+
+// TopupByPaymentIntent finds the top-up a payment intent paid.
+func (n *Node) TopupByPaymentIntent(pi string) (engine.TopupRecord, bool, error) {
+	return n.state.TopupByPaymentIntent(pi)
+}
+
+// FxRates returns the committed FX table (USD per unit x 10^8).
+func (n *Node) FxRates() map[string]int64 { return n.engine.FxRates() }

@@ -134,6 +134,12 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	rs := reqState{requestID: requestID(ctx), start: time.Now()}
 	path := string(ctx.Path())
+	if (strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/dev/")) && !s.store.Ready() {
+		rs.route = "not_ready"
+		respondError(ctx, &rs, newError(errUnavailable, "not ready: recovering or no leader; retry"))
+		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+		return
+	}
 	switch {
 	case strings.HasPrefix(path, "/api/v1/billing/"):
 		s.orgAPI(ctx, &rs, strings.TrimPrefix(path, "/api/v1/billing/"))

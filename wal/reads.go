@@ -3,6 +3,7 @@ package wal
 import (
 	"encoding/binary"
 	"encoding/json"
+	"sort"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -181,7 +182,7 @@ func (s *State) Invoices(org string, limit int) ([]engine.InvoiceRecord, error) 
 	}
 	defer it.Close()
 	var out []engine.InvoiceRecord
-	for it.Last(); it.Valid() && len(out) < limit; it.Prev() {
+	for it.Last(); it.Valid(); it.Prev() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return nil, err
@@ -192,7 +193,20 @@ func (s *State) Invoices(org string, limit int) ([]engine.InvoiceRecord, error) 
 		}
 		out = append(out, inv)
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAtMs > out[j].CreatedAtMs })
+	if len(out) > limit {
+		out = out[:limit]
+	}
 	return out, it.Error()
+}
+
+// TopupByPaymentIntent finds the top-up a payment intent paid.
+func (s *State) TopupByPaymentIntent(pi string) (engine.TopupRecord, bool, error) {
+	id, err := s.get(intentKey(pi))
+	if err != nil || id == nil {
+		return engine.TopupRecord{}, false, err
+	}
+	return s.TopupByID(string(id))
 }
 
 // Invoice returns one of an org's invoices.

@@ -67,6 +67,11 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 		if err := b.Set(topupKey(t.ID), mustJSON(t), nil); err != nil {
 			return err
 		}
+		if t.PaymentIntent != "" {
+			if err := b.Set(intentKey(t.PaymentIntent), []byte(t.ID), nil); err != nil {
+				return err
+			}
+		}
 	}
 	for i := range c.Invoices {
 		inv := &c.Invoices[i]

@@ -20,6 +20,7 @@ import (
 //	h/<hold id>                       reservation (engine.Hold)
 //	q/<org>/<hold id>                 present while the hold is open
 //	g/<group:1>                       group settings (default rate card)
+//	y/<payment intent>                top-up id
 const (
 	prefixApplied byte = 'a'
 	prefixOrg     byte = 'o'
@@ -33,7 +34,12 @@ const (
 	prefixHold    byte = 'h'
 	prefixOpen    byte = 'q'
 	prefixSetting byte = 'g'
+	prefixIntent  byte = 'y'
 )
+
+// intentKey indexes top-ups by the provider's payment intent, which refund
+// and dispute events name.
+func intentKey(pi string) []byte { return append([]byte{prefixIntent, keySep}, pi...) }
 
 func holdKey(id string) []byte { return append([]byte{prefixHold, keySep}, id...) }
 
