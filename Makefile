@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test vet bench clean
+.PHONY: all build run test vet bench clean stripe-mock
 
 all: build
 
@@ -22,9 +22,19 @@ vet:
 
 # test: every test (end-to-end ones start real orbitd processes), then the
 # engine and the pipeline again under the race detector.
-test: vet build
+test: vet build stripe-mock
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 10m ./engine/... ./raftstore/... ./server/...
+
+# stripe-mock (Stripe's API mock) for e2e/stripe_test.go, installed into
+# $(go env GOPATH)/bin when missing.
+STRIPE_MOCK_VERSION := v0.203.0
+stripe-mock:
+	@bin="$$($(GO) env GOPATH)/bin/stripe-mock"; \
+	  if [ ! -x "$$bin" ]; then \
+	    echo "installing stripe-mock $(STRIPE_MOCK_VERSION) into $$bin"; \
+	    GOBIN="$$($(GO) env GOPATH)/bin" $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION); \
+	  fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./raftstore/ ./wal/ ./server/jsonx/

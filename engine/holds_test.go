@@ -750,7 +750,7 @@ func TestHoldRatedWithCardAtCreation(t *testing.T) {
 	wantCode(t, h.apply1(t, 1000, est), CodeNoRate)
 	h.wantNoHoldWritten(t)
 
-	wantCode(t, h.apply1(t, 1000, setRates("", v1)), CodeOK)
+	wantCode(t, h.apply1(t, 1000, rtSetRates("", v1)), CodeOK)
 	// The estimate is rated with v1: 120 s = 18000.
 	est.Reference, est.BodyHash = "est1", "e1"
 	r := h.apply1(t, 2000, est)
@@ -771,8 +771,8 @@ func TestHoldRatedWithCardAtCreation(t *testing.T) {
 	}
 
 	// A new card (v2) replaces voice and drops llm; charges use it...
-	wantCode(t, h.apply1(t, 3000, setRates("", v2)), CodeOK)
-	ch := h.apply1(t, 3000, ratedCharge(org, "now", "voice", Usage{Destination: "1", Seconds: 61, HasSeconds: true}))
+	wantCode(t, h.apply1(t, 3000, rtSetRates("", v2)), CodeOK)
+	ch := h.apply1(t, 3000, rtCharge(org, "now", "voice", Usage{Destination: "1", Seconds: 61, HasSeconds: true}))
 	wantCode(t, ch, CodeOK)
 	if ch.Entry.AmountMicros != -61_000 {
 		t.Fatalf("charge under v2 %+v", ch.Entry)
@@ -845,7 +845,7 @@ func TestHoldRatedWithCardAtCreation(t *testing.T) {
 func TestHoldsSurviveRestart(t *testing.T) {
 	h := newHarness()
 	org := h.org(t, "A", 10_000)
-	wantCode(t, h.apply1(t, 1000, setRates("", &RateCard{Channels: map[string]ChannelRate{"voice": {Per: PerMinute, Prices: map[string]int64{"*": 600}}}})), CodeOK)
+	wantCode(t, h.apply1(t, 1000, rtSetRates("", &RateCard{Channels: map[string]ChannelRate{"voice": {Per: PerMinute, Prices: map[string]int64{"*": 600}}}})), CodeOK)
 	wantCode(t, h.apply1(t, 1000, hcGrant(org, "g", 3000, 50_000)), CodeOK)
 	a := h.apply1(t, 2000, hcCreate(org, "a", 2000, 10)).ID // expires at 12000
 	b := h.apply1(t, 2000, hcCreate(org, "b", 2000, 100)).ID
@@ -903,7 +903,7 @@ func TestHoldsSurviveRestart(t *testing.T) {
 	}
 	// The grant paid c's excess (300) and a's late commit (100): 2600 expire.
 	h.wantWallet(t, org, 10_000+3000-900-100-2600, 0)
-	if got := grantExpiries(h.st); len(got) != 1 || func() int64 {
+	if got := hcGrantExpiries(h.st); len(got) != 1 || func() int64 {
 		for _, v := range got {
 			return v
 		}
@@ -987,8 +987,8 @@ func TestGrant(t *testing.T) {
 	}
 }
 
-// grantExpiries sums the expiry entries of each grant.
-func grantExpiries(st *MemStore) map[string]int64 {
+// hcGrantExpiries sums the expiry entries of each grant.
+func hcGrantExpiries(st *MemStore) map[string]int64 {
 	out := map[string]int64{}
 	for _, e := range st.Entries {
 		if e.Type == EntryExpiry {
@@ -1234,7 +1234,7 @@ func TestGrantDrawOrder(t *testing.T) {
 			}
 			h.wantWallet(t, org, tc.balance, tc.reserved)
 			got := map[string]int64{}
-			for id, n := range grantExpiries(h.st) {
+			for id, n := range hcGrantExpiries(h.st) {
 				got[grants[id]] = n
 			}
 			if !reflect.DeepEqual(got, tc.expired) {

@@ -213,7 +213,16 @@ func (a *applier) cardRefund(o *Org, c *Command) Result {
 	if !ok || micros <= 0 {
 		return Result{Code: CodeInvalid, Message: "refund amount out of range"}
 	}
+	// Never more than is still refundable of the top-up: what was refunded
+	// or disputed before is gone already.
+	if st, ok := a.txn(o.rec.ID, t.EntryID); ok {
+		micros = min(micros, max(st.AmountMicros-st.RefundedMicros, 0))
+	}
 	md := Metadata{}.with("refunded_transaction_id", jsonString(t.EntryID)).with("stripe_refund_id", jsonString(c.TxID))
+	if micros == 0 {
+		a.putRef(o.rec.ID, NSCardRefund, c.TxID, RefRecord{})
+		return Result{Code: CodeOK}
+	}
 	e := a.forcedDebit(o, EntryTopupRefund, micros, "topup_refund:"+c.TxID, md)
 	a.noteTopupRefunded(o, t.EntryID, -e.AmountMicros)
 	a.putRef(o.rec.ID, NSCardRefund, c.TxID, RefRecord{TxID: e.ID})
@@ -250,6 +259,10 @@ func (a *applier) disputeCreated(o *Org, c *Command) Result {
 	}
 	md := Metadata{}.with("stripe_dispute_id", jsonString(c.TxID)).with("topup_id", jsonString(t.ID))
 	e := a.forcedDebit(o, EntryDispute, micros, "dispute:"+c.TxID, md)
+	// What a dispute takes back can no longer be refunded to the card.
+	if t.EntryID != "" {
+		a.noteTopupRefunded(o, t.EntryID, micros)
+	}
 	o.rec.Disputed = true
 	a.touch(o)
 	a.putRef(o.rec.ID, NSDispute, c.TxID, RefRecord{TxID: e.ID})
@@ -276,6 +289,14 @@ func (a *applier) disputeClosed(o *Org, c *Command) Result {
 	}
 	md := Metadata{}.with("stripe_dispute_id", jsonString(c.TxID)).with("status", jsonString("won"))
 	e := a.write(o, EntryDispute, st.AmountMicros, "dispute_won:"+c.TxID, md, 0)
+	// The money is the org's again, and refundable again.
+	if t, ok := a.topup(c.TopupID); ok && t.OrgID == o.rec.ID && t.EntryID != "" {
+		if ts, ok := a.txn(o.rec.ID, t.EntryID); ok {
+			ts.RefundedMicros = max(ts.RefundedMicros-st.AmountMicros, 0)
+			ts.RefundedAtMs = 0
+			a.putTxn(ts)
+		}
+	}
 	a.putRef(o.rec.ID, NSDisputeWon, c.TxID, RefRecord{TxID: e.ID})
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
 }

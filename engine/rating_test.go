@@ -136,7 +136,7 @@ func rtCard() *RateCard {
 	}}
 }
 
-func md(kv ...string) Metadata {
+func rtMD(kv ...string) Metadata {
 	var m Metadata
 	for i := 0; i < len(kv); i += 2 {
 		m = m.with(kv[i], kv[i+1])
@@ -160,18 +160,18 @@ func TestRate(t *testing.T) {
 	}{
 		// Per unit.
 		{"unit: longest prefix 141", "sms", units("14155550100", 1), 4000, "141",
-			md("country", `"141"`, "destination", `"14155550100"`, "units", "1"), ""},
+			rtMD("country", `"141"`, "destination", `"14155550100"`, "units", "1"), ""},
 		{"unit: 14", "sms", units("14255550100", 1), 4100, "14", nil, ""},
 		{"unit: 1", "sms", units("12125550100", 1), 4200, "1", nil, ""},
 		{"unit: 44", "sms", units("447700900000", 1), 35000, "44", nil, ""},
 		{"unit: * fallback", "sms", units("33612345678", 1), 50000, "*",
-			md("country", `"*"`, "destination", `"33612345678"`, "units", "1"), ""},
+			rtMD("country", `"*"`, "destination", `"33612345678"`, "units", "1"), ""},
 		{"unit: non-digits ignored, kept as sent", "sms", units("+1 (415) 555-0100", 1), 4000, "141",
-			md("country", `"141"`, "destination", `"+1 (415) 555-0100"`, "units", "1"), ""},
+			rtMD("country", `"141"`, "destination", `"+1 (415) 555-0100"`, "units", "1"), ""},
 		{"unit: units absent default to 1", "sms", &Usage{Destination: "447700900000"}, 35000, "44",
-			md("country", `"44"`, "destination", `"447700900000"`, "units", "1"), ""},
+			rtMD("country", `"44"`, "destination", `"447700900000"`, "units", "1"), ""},
 		{"unit: units 0 rate to 0", "sms", units("14155550100", 0), 0, "141",
-			md("country", `"141"`, "destination", `"14155550100"`, "units", "0"), ""},
+			rtMD("country", `"141"`, "destination", `"14155550100"`, "units", "0"), ""},
 		{"unit: price x units", "sms", units("14155550100", 3), 12000, "141", nil, ""},
 		{"unit: price 0", "whatsapp", units("7999", 1_000_000_000_000), 0, "7", nil, ""},
 		{"unit: price 1 x 10^12 units", "whatsapp", units("1", 1_000_000_000_000), 1_000_000_000_000, "1", nil, ""},
@@ -182,11 +182,11 @@ func TestRate(t *testing.T) {
 		{"unit: destination missing", "sms", &Usage{Units: 1, HasUnits: true}, 0, "", nil, "usage.destination is required"},
 		// Per minute, [60, 6].
 		{"minute: 0 s", "voice", secs("14155550100", 0), 0, "1",
-			md("country", `"1"`, "destination", `"14155550100"`, "seconds", "0"), ""},
+			rtMD("country", `"1"`, "destination", `"14155550100"`, "seconds", "0"), ""},
 		{"minute: 1 s bills 60", "voice", secs("14155550100", 1), 9000, "1", nil, ""},
 		{"minute: 60 s bills 60", "voice", secs("14155550100", 60), 9000, "1", nil, ""},
 		{"minute: 61 s bills 66", "voice", secs("14155550100", 61), 9900, "1",
-			md("country", `"1"`, "destination", `"14155550100"`, "seconds", "61"), ""},
+			rtMD("country", `"1"`, "destination", `"14155550100"`, "seconds", "61"), ""},
 		{"minute: 66 s bills 66", "voice", secs("14155550100", 66), 9900, "1", nil, ""},
 		{"minute: 67 s bills 72", "voice", secs("14155550100", 67), 10800, "1", nil, ""},
 		{"minute: * fallback", "voice", secs("4915112345678", 60), 30000, "*", nil, ""},
@@ -212,10 +212,10 @@ func TestRate(t *testing.T) {
 		{"minute: no match", "voicex", secs("44", 5), 0, "", nil, `no rate for destination "44" on voicex`},
 		// Per token.
 		{"token: 1 input token", "llm", toks("gpt-4o-mini", 1, 0), 1, "gpt-4o-mini",
-			md("input_tokens", "1", "model", `"gpt-4o-mini"`, "output_tokens", "0"), ""},
+			rtMD("input_tokens", "1", "model", `"gpt-4o-mini"`, "output_tokens", "0"), ""},
 		{"token: 1 output token", "llm", toks("gpt-4o-mini", 0, 1), 1, "gpt-4o-mini", nil, ""},
 		{"token: exact", "llm", toks("gpt-4o-mini", 1000, 500), 450, "gpt-4o-mini",
-			md("input_tokens", "1000", "model", `"gpt-4o-mini"`, "output_tokens", "500"), ""},
+			rtMD("input_tokens", "1000", "model", `"gpt-4o-mini"`, "output_tokens", "500"), ""},
 		{"token: ceil of the sum, once", "llm", toks("gpt-4o-mini", 1, 1), 1, "gpt-4o-mini", nil, ""},
 		{"token: 7 input ceil(1.05)", "llm", toks("gpt-4o-mini", 7, 0), 2, "gpt-4o-mini", nil, ""},
 		{"token: 0 tokens", "llm", toks("gpt-4o-mini", 0, 0), 0, "gpt-4o-mini", nil, ""},
@@ -606,11 +606,11 @@ func TestEffectiveCard(t *testing.T) {
 
 // Apply-level rating.
 
-func setRates(org string, card *RateCard) Command {
+func rtSetRates(org string, card *RateCard) Command {
 	return Command{Kind: CmdSetRates, OrgID: org, Card: card}
 }
 
-func ratedCharge(org, ref, channel string, u Usage) Command {
+func rtCharge(org, ref, channel string, u Usage) Command {
 	return Command{Kind: CmdCharge, OrgID: org, Reference: ref, Channel: channel, Usage: &u, BodyHash: "h-" + ref}
 }
 
@@ -620,10 +620,10 @@ func TestSetRates(t *testing.T) {
 
 	// Refusals change nothing: no version is used up.
 	for _, c := range []Command{
-		setRates("", nil),
-		setRates("", &RateCard{Channels: map[string]ChannelRate{"sms": {Per: "day"}}}),
-		setRates("org_missing", rtCard()),
-		setRates(org, &RateCard{Channels: map[string]ChannelRate{"BAD": {Per: PerUnit, Prices: map[string]int64{"*": 1}}}}),
+		rtSetRates("", nil),
+		rtSetRates("", &RateCard{Channels: map[string]ChannelRate{"sms": {Per: "day"}}}),
+		rtSetRates("org_missing", rtCard()),
+		rtSetRates(org, &RateCard{Channels: map[string]ChannelRate{"BAD": {Per: PerUnit, Prices: map[string]int64{"*": 1}}}}),
 	} {
 		r := h.apply1(t, 1000, c)
 		if r.Code != CodeInvalid && r.Code != CodeNotFound {
@@ -636,13 +636,13 @@ func TestSetRates(t *testing.T) {
 			t.Fatalf("settings after refusal %+v", s)
 		}
 	}
-	if r := h.apply1(t, 1000, setRates("org_missing", rtCard())); r.Code != CodeNotFound {
+	if r := h.apply1(t, 1000, rtSetRates("org_missing", rtCard())); r.Code != CodeNotFound {
 		t.Fatalf("unknown org: %v", r.Code)
 	}
 
 	// The default card: version 1.
 	def := rtCard()
-	r := h.apply1(t, 1000, setRates("", def))
+	r := h.apply1(t, 1000, rtSetRates("", def))
 	wantCode(t, r, CodeOK)
 	if r.ID != "1" || h.last.Settings == nil || h.last.Settings.DefaultCardVersion != 1 || h.last.Settings.RateSeq != 1 || h.last.Settings.DefaultCard != def {
 		t.Fatalf("default card: result %+v, settings %+v", r, h.last.Settings)
@@ -657,7 +657,7 @@ func TestSetRates(t *testing.T) {
 
 	// An override names sms only: version 2, and the default is untouched.
 	ov := &RateCard{Channels: map[string]ChannelRate{"sms": {Per: PerUnit, Prices: map[string]int64{"1": 1000}}}}
-	r = h.apply1(t, 2000, setRates(org, ov))
+	r = h.apply1(t, 2000, rtSetRates(org, ov))
 	wantCode(t, r, CodeOK)
 	if r.ID != "2" || len(h.last.Orgs) != 1 || h.last.Orgs[0].RateOverride != ov || h.last.Orgs[0].RateOverrideVersion != 2 {
 		t.Fatalf("override: %+v, orgs %+v", r, h.last.Orgs)
@@ -687,9 +687,9 @@ func TestRatedCharges(t *testing.T) {
 	h := newHarness()
 	a := h.org(t, "A", 10_000_000)
 	b := h.org(t, "B", 10_000_000)
-	wantCode(t, h.apply1(t, 1000, setRates("", rtCard())), CodeOK)                                                 // v1
+	wantCode(t, h.apply1(t, 1000, rtSetRates("", rtCard())), CodeOK)                                               // v1
 	ov := &RateCard{Channels: map[string]ChannelRate{"sms": {Per: PerUnit, Prices: map[string]int64{"44": 1000}}}} // no "*"
-	wantCode(t, h.apply1(t, 1000, setRates(a, ov)), CodeOK)                                                        // v2
+	wantCode(t, h.apply1(t, 1000, rtSetRates(a, ov)), CodeOK)                                                      // v2
 
 	sms := Usage{Destination: "+44 7700 900000", Units: 2, HasUnits: true}
 	voice := Usage{Destination: "14155550100", Seconds: 61, HasSeconds: true}
@@ -714,7 +714,7 @@ func TestRatedCharges(t *testing.T) {
 		t.Run(tc.ref, func(t *testing.T) {
 			est, msg, estOK := h.e.Estimate(tc.org, tc.channel, &tc.usage)
 			before := h.wallet(t, tc.org)
-			cmd := ratedCharge(tc.org, tc.ref, tc.channel, tc.usage)
+			cmd := rtCharge(tc.org, tc.ref, tc.channel, tc.usage)
 			cmd.Metadata = Metadata{{"campaign", `"x"`}}
 			r := h.apply1(t, 3000, cmd)
 			wantCode(t, r, tc.code)
@@ -788,17 +788,17 @@ func TestRatedCharges(t *testing.T) {
 
 	// The command's AmountMicros (admission's estimate) does not decide the
 	// cost: the card does.
-	cmd := ratedCharge(b, "b-est", "sms", sms)
+	cmd := rtCharge(b, "b-est", "sms", sms)
 	cmd.AmountMicros = 1
 	if r := h.apply1(t, 3000, cmd); r.Code != CodeOK || r.Entry.AmountMicros != -70000 {
 		t.Fatalf("rated charge with an estimate: %+v", r)
 	}
 	// A rated charge that does not fit is 402, and leaves nothing.
 	poor := h.org(t, "P", 60000)
-	wantCode(t, h.apply1(t, 3000, ratedCharge(poor, "p1", "sms", sms)), CodeInsufficientFunds)
+	wantCode(t, h.apply1(t, 3000, rtCharge(poor, "p1", "sms", sms)), CodeInsufficientFunds)
 	h.wantNothingWritten(t)
 	// A rated cost above the max amount is no_rate.
-	wantCode(t, h.apply1(t, 3000, ratedCharge(b, "b-huge", "whatsapp", Usage{Destination: "9", Units: 1001, HasUnits: true})), CodeNoRate)
+	wantCode(t, h.apply1(t, 3000, rtCharge(b, "b-huge", "whatsapp", Usage{Destination: "9", Units: 1001, HasUnits: true})), CodeNoRate)
 	h.wantNothingWritten(t)
 }
 
@@ -808,15 +808,15 @@ func TestNewCardAppliesFromCommit(t *testing.T) {
 	v1 := &RateCard{Channels: map[string]ChannelRate{"sms": {Per: PerUnit, Prices: map[string]int64{"*": 100}}}}
 	v2 := &RateCard{Channels: map[string]ChannelRate{"sms": {Per: PerUnit, Prices: map[string]int64{"*": 250}}}}
 	u := Usage{Destination: "1"}
-	wantCode(t, h.apply1(t, 1000, setRates("", v1)), CodeOK)
+	wantCode(t, h.apply1(t, 1000, rtSetRates("", v1)), CodeOK)
 	if est, _, _ := h.e.Estimate(org, "sms", &u); est != 100 {
 		t.Fatalf("Estimate under v1 = %d", est)
 	}
 	// One batch: a charge before the new card, the card, a charge after it.
 	res := h.apply(t, 2000,
-		ratedCharge(org, "before", "sms", u),
-		setRates("", v2),
-		ratedCharge(org, "after", "sms", u))
+		rtCharge(org, "before", "sms", u),
+		rtSetRates("", v2),
+		rtCharge(org, "after", "sms", u))
 	wantCode(t, res[0], CodeOK)
 	wantCode(t, res[1], CodeOK)
 	wantCode(t, res[2], CodeOK)
@@ -833,7 +833,7 @@ func TestNewCardAppliesFromCommit(t *testing.T) {
 		t.Fatalf("Estimate under v2 = %d", est)
 	}
 	// A retry of the first charge replays it: it is not rated again.
-	r := h.apply1(t, 3000, ratedCharge(org, "before", "sms", u))
+	r := h.apply1(t, 3000, rtCharge(org, "before", "sms", u))
 	if r.Code != CodeReplayed || r.TxID != res[0].TxID {
 		t.Fatalf("replay %+v", r)
 	}
@@ -856,11 +856,11 @@ func TestNewCardAppliesFromCommit(t *testing.T) {
 	if est, _, _ := h.e.Estimate(org, "sms", &u); est != 250 {
 		t.Fatalf("Estimate after restart = %d", est)
 	}
-	r = h.apply1(t, 4000, setRates(org, v1))
+	r = h.apply1(t, 4000, rtSetRates(org, v1))
 	if r.ID != "3" {
 		t.Fatalf("version after restart = %s, want 3", r.ID)
 	}
-	r = h.apply1(t, 4000, ratedCharge(org, "later", "sms", u))
+	r = h.apply1(t, 4000, rtCharge(org, "later", "sms", u))
 	if v, _ := r.Entry.Metadata.Get("rate_version"); v != "3" || r.Entry.AmountMicros != -100 {
 		t.Fatalf("override after restart: %+v", r.Entry)
 	}
@@ -885,13 +885,13 @@ func TestEstimateMatchesApply(t *testing.T) {
 			if r.IntN(2) == 0 {
 				target = org
 			}
-			wantCode(t, h.apply1(t, 1000, setRates(target, card)), CodeOK)
+			wantCode(t, h.apply1(t, 1000, rtSetRates(target, card)), CodeOK)
 		}
 		ch := []string{"c", "d"}[r.IntN(2)]
 		rate, _, _ := h.e.channelRate(h.e.org(org), ch)
 		u := rtRandomUsage(r, rate)
 		est, msg, ok := h.e.Estimate(org, ch, &u)
-		res := h.apply1(t, 1000, ratedCharge(org, "r"+strconv.Itoa(i), ch, u))
+		res := h.apply1(t, 1000, rtCharge(org, "r"+strconv.Itoa(i), ch, u))
 		switch {
 		case !ok:
 			if res.Code != CodeNoRate || res.Message != msg {

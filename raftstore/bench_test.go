@@ -30,6 +30,10 @@ func BenchmarkDurableChargeBatches(b *testing.B) {
 func benchDurable(b *testing.B, clients, perRequest int) {
 	n := mustOpen(b, b.TempDir(), freeAddr(b))
 	defer n.Close()
+	benchDurableOn(b, n, clients, perRequest)
+}
+
+func benchDurableOn(b *testing.B, n *Node, clients, perRequest int) {
 	const orgs = 100
 	var ids []string
 	for i := 0; i < orgs; i++ {

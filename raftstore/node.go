@@ -24,7 +24,12 @@ import (
 type Config struct {
 	NodeID   string
 	RaftAddr string // host:port to listen on and advertise for Raft traffic
+	HTTPAddr string // this node's HTTP address, recorded so others can forward to it
 	DataDir  string
+	// SnapshotThreshold and TrailingLogs override raft's snapshot pacing
+	// (tests use small values to exercise snapshot installs); 0 = default.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
 	// Bootstrap makes a node with no state the single voter of a new cluster.
 	Bootstrap bool
 	Logger    *slog.Logger
@@ -37,7 +42,12 @@ type Config struct {
 // Node is one member of the (single) Raft group: storage, raft, engine and
 // the write pipeline.
 type Node struct {
-	cfg       Config
+	cfg Config
+	// Two Pebble databases: the raft log, written with fsync, and the state,
+	// written without. One shared database would make every state write wait
+	// behind the log's fsyncs (Pebble publishes commits in order), turning
+	// the pipeline serial.
+	logDB     *pebble.DB
 	db        *pebble.DB
 	state     *wal.State
 	engine    *engine.Engine
@@ -53,6 +63,9 @@ type Node struct {
 	// recovered is set once raft has applied up to it (see Ready).
 	startLastIndex uint64
 	recovered      atomic.Bool
+	hadState       bool
+
+	lead leadership
 }
 
 // group is the Raft group of this node's orgs. One group holds every org
@@ -68,19 +81,26 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := wal.Open(filepath.Join(cfg.DataDir, "pebble"), cfg.Logger)
+	logDB, err := wal.Open(filepath.Join(cfg.DataDir, "raft-log"), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, db: db, state: wal.NewState(db), logger: cfg.Logger}
+	db, err := wal.Open(filepath.Join(cfg.DataDir, "state"), cfg.Logger)
+	if err != nil {
+		logDB.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, logDB: logDB, db: db, state: wal.NewState(db), logger: cfg.Logger}
 	n.engine = engine.New(group, n.state)
 	if err := loadEngine(n.engine, n.state, group); err != nil {
 		db.Close()
+		logDB.Close()
 		return nil, fmt.Errorf("raftstore: load state: %w", err)
 	}
 	n.fsm = &fsm{group: group, engine: n.engine, state: n.state, onApply: cfg.OnApply}
 	if err := n.startRaft(); err != nil {
 		db.Close()
+		logDB.Close()
 		return nil, err
 	}
 	n.proposer = newProposer(n.raft)
@@ -138,8 +158,15 @@ func (n *Node) startRaft() error {
 	rc.SnapshotThreshold = 16384
 	rc.TrailingLogs = 10240
 	rc.SnapshotInterval = 5 * time.Minute
+	if n.cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+		rc.SnapshotInterval = time.Second
+	}
+	if n.cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = n.cfg.TrailingLogs
+	}
 
-	logs := wal.NewRaftStore(n.db, uint16(group))
+	logs := wal.NewRaftStore(n.logDB, uint16(group))
 	snaps, err := raft.NewFileSnapshotStore(filepath.Join(n.cfg.DataDir, "raft-snapshots"), 2, io.Discard)
 	if err != nil {
 		return err
@@ -169,6 +196,9 @@ func (n *Node) startRaft() error {
 	if n.startLastIndex, err = logs.LastIndex(); err != nil {
 		return err
 	}
+	if n.hadState, err = raft.HasExistingState(logs, logs, snaps); err != nil {
+		return err
+	}
 	n.raft, err = raft.NewRaft(rc, n.fsm, logs, logs, snaps, n.transport)
 	if err != nil {
 		n.transport.Close()
@@ -176,6 +206,10 @@ func (n *Node) startRaft() error {
 	}
 	return nil
 }
+
+// HasState reports whether the node started with raft state of its own
+// (it was a member before), as opposed to empty and waiting to join.
+func (n *Node) HasState() bool { return n.hadState }
 
 // Engine returns the node's engine (for reads and admission).
 func (n *Node) Engine() *engine.Engine { return n.engine }
@@ -222,17 +256,29 @@ type Stats struct {
 	CommitIndex  uint64
 	AppliedIndex uint64
 	Digest       string
-	Servers      []raft.Server
+	// SnapshotIndex is the log index of this node's last snapshot (taken or
+	// installed): the log before it may be compacted away.
+	SnapshotIndex uint64
+	Servers       []raft.Server
 }
 
-// Stats returns the node's raft state and state digest.
+// Stats returns the node's raft state and a digest of its whole state (the
+// engine's memory and every stored key), equal on replicas that applied the
+// same log.
 func (n *Node) Stats() Stats {
-	s := Stats{NodeID: n.cfg.NodeID, State: n.raft.State().String(), AppliedIndex: n.engine.AppliedIndex(), Digest: n.engine.Digest()}
+	s := Stats{NodeID: n.cfg.NodeID, State: n.raft.State().String()}
+	// The stored state mirrors the engine's at every applied index (audit
+	// checks the two agree), so one Pebble snapshot gives a consistent
+	// digest and the applied index it covers.
+	if digest, applied, err := n.state.Digest(group); err == nil {
+		s.Digest, s.AppliedIndex = digest, applied
+	}
 	_, id := n.raft.LeaderWithID()
 	s.Leader = string(id)
 	st := n.raft.Stats()
 	fmt.Sscan(st["term"], &s.Term)
 	fmt.Sscan(st["commit_index"], &s.CommitIndex)
+	fmt.Sscan(st["last_snapshot_index"], &s.SnapshotIndex)
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		s.Servers = f.Configuration().Servers
 	}
@@ -244,8 +290,8 @@ func (n *Node) Stats() Stats {
 // refused here without touching the log, unless its reference may already
 // exist (then the engine answers it as a replay).
 func (n *Node) Submit(ctx context.Context, cmds []engine.Command) ([]engine.Result, error) {
-	if !n.IsLeader() {
-		return nil, ErrNotLeader
+	if err := n.ensureLeaderReady(); err != nil {
+		return nil, err
 	}
 	results := make([]engine.Result, len(cmds))
 	proposed := make([]engine.Command, 0, len(cmds))
@@ -376,6 +422,9 @@ func (n *Node) Close() error {
 		errs = append(errs, err)
 	}
 	if err := n.db.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.logDB.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

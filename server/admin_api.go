@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"strconv"
 	"strings"
 
@@ -29,10 +30,14 @@ var adminRoutes = []adminRoute{
 	{"orgs/{}/grants", "POST", (*Server).adminGrant},
 	{"orgs/{}/rates", "PUT", (*Server).adminPutOrgRates},
 	{"rates", "PUT", (*Server).adminPutRates},
+	{"fx-rates", "PUT", (*Server).adminPutFxRates},
+	{"fx-rates", "GET", (*Server).adminGetFxRates},
 	{"orgs/{}/pause", "POST", (*Server).adminPause},
 	{"orgs/{}/unpause", "POST", (*Server).adminUnpause},
 	{"audit", "GET", (*Server).adminAudit},
 	{"cluster", "GET", (*Server).adminCluster},
+	{"cluster/join", "POST", (*Server).adminClusterJoin},
+	{"cluster/nodes/{}", "DELETE", (*Server).adminClusterRemove},
 }
 
 // matchArgs matches path segments against a pattern whose "{}" segments
@@ -384,6 +389,7 @@ func (s *Server) adminCluster(ctx *fasthttp.RequestCtx, rs *reqState, _ []string
 		w.kInt("term", int64(c.Term))
 		w.kInt("commit_index", int64(c.CommitIndex))
 		w.kInt("applied_index", int64(c.AppliedIndex))
+		w.kInt("snapshot_index", int64(c.SnapshotIndex))
 		w.kStr("digest", c.Digest)
 		w.key("nodes")
 		w.arrStart()
@@ -494,4 +500,68 @@ func (s *Server) putRates(ctx *fasthttp.RequestCtx, rs *reqState, org string) {
 		writeRateCard(w, &card)
 		w.objEnd()
 	})
+}
+
+// adminClusterJoin adds a node as a voter (on the leader; followers forward).
+func (s *Server) adminClusterJoin(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	v, err := jsonBody(ctx, bodyBytesMax)
+	if err == nil {
+		err = onlyFields(v, "node_id", "raft_addr", "http_addr")
+	}
+	var id, raftAddr, httpAddr string
+	if err == nil {
+		id, err = requiredStr(v, "node_id")
+	}
+	if err == nil {
+		raftAddr, err = requiredStr(v, "raft_addr")
+	}
+	if err == nil {
+		httpAddr, err = requiredStr(v, "http_addr")
+	}
+	if err == nil {
+		for _, f := range []struct{ name, val string }{{"node_id", id}, {"raft_addr", raftAddr}, {"http_addr", httpAddr}} {
+			if len(f.val) < 1 || len(f.val) > 255 || !visibleASCIIString(f.val) {
+				err = invalidField(f.name, "must be 1-255 visible ASCII characters")
+				break
+			}
+		}
+	}
+	if err == nil {
+		for _, a := range []struct{ name, val string }{{"raft_addr", raftAddr}, {"http_addr", httpAddr}} {
+			if _, _, e := net.SplitHostPort(a.val); e != nil {
+				err = invalidField(a.name, "must be host:port")
+				break
+			}
+		}
+	}
+	if err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
+	if jerr := s.store.Join(id, raftAddr, httpAddr); jerr != nil {
+		respondError(ctx, rs, clusterError(jerr))
+		return
+	}
+	s.adminCluster(ctx, rs, nil)
+}
+
+func (s *Server) adminClusterRemove(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	if err := s.store.Remove(args[0]); err != nil {
+		respondError(ctx, rs, clusterError(err))
+		return
+	}
+	s.adminCluster(ctx, rs, nil)
+}
+
+// clusterError maps a membership failure: a refused change is 400 (or 404
+// for an unknown node), anything else 503 (retry).
+func clusterError(err error) *apiError {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "not a member"):
+		return newError(errNotFound, msg)
+	case strings.Contains(msg, "bad membership change"):
+		return invalid(msg)
+	}
+	return newError(errUnavailable, "membership change failed: "+msg)
 }

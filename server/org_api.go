@@ -44,6 +44,8 @@ var orgRoutes = []orgRoute{
 	{"reservations/{id}/extend", "POST", rolesCharge, (*Server).postReservationExtend},
 	{"reservations/{id}/commit", "POST", rolesCharge, (*Server).postReservationCommit},
 	{"reservations/{id}/release", "POST", rolesCharge, (*Server).postReservationRelease},
+	// Served before key authentication (server.go): Stripe signs its events.
+	{"webhooks/stripe", "POST", "", (*Server).stripeWebhook},
 }
 
 // matchRoute matches path segments against a pattern.
@@ -120,11 +122,12 @@ func (s *Server) getStatus(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 		return
 	}
 	canManage := k.Role == engine.RoleAdmin
+	org, _ := s.store.OrgRecord(k.OrgID)
 	respond(ctx, rs, 200, func(w *jw) {
 		w.objStart()
 		w.kStr("billing_model", "payg")
 		w.kBool("stripe_configured", s.payments.Provider() == "stripe")
-		w.kBool("has_customer", false)
+		w.kBool("has_customer", org.StripeCustomerID != "")
 		w.kBool("can_manage", canManage)
 		w.kBool("can_checkout", canManage)
 		w.kStr("payment_provider", s.payments.Provider())

@@ -43,17 +43,34 @@ type Store interface {
 	// Ready reports whether recovery is done and a leader is known.
 	Ready() bool
 	Cluster() ClusterInfo
+	// IsLeader reports whether this node orders writes; LeaderHTTPAddr is
+	// where a follower forwards requests ("" when unknown).
+	IsLeader() bool
+	LeaderHTTPAddr() string
+	NodeID() string
+	// ReadBarrier returns once a read beginning now reflects every write
+	// acknowledged before it (an error means retry, 503).
+	ReadBarrier() error
+	// Join adds a node to the cluster; Remove takes one out (leader only).
+	Join(id, raftAddr, httpAddr string) error
+	Remove(id string) error
+	// TopupByPaymentIntent finds the top-up a payment intent paid (Stripe
+	// refund and dispute events name the payment, not the top-up).
+	TopupByPaymentIntent(pi string) (engine.TopupRecord, bool, error)
+	// FxRates is the committed FX table: USD per unit x 10^8.
+	FxRates() map[string]int64
 }
 
 // ClusterInfo is the Raft state shown by GET /admin/v1/cluster.
 type ClusterInfo struct {
-	NodeID       string
-	Leader       string
-	Term         uint64
-	CommitIndex  uint64
-	AppliedIndex uint64
-	Digest       string
-	Nodes        []ClusterNode
+	NodeID        string
+	Leader        string
+	Term          uint64
+	CommitIndex   uint64
+	AppliedIndex  uint64
+	SnapshotIndex uint64
+	Digest        string
+	Nodes         []ClusterNode
 }
 
 // ClusterNode is one member of the cluster.
@@ -68,16 +85,23 @@ type Config struct {
 	PublicURL  string
 	Logger     *slog.Logger
 	Metrics    *Metrics
+	// StripeSecretKey selects the Stripe payment provider; empty keeps the
+	// development provider. StripeWebhookSecret verifies webhook events.
+	// StripeAPIBase replaces Stripe's API URL (stripe-mock in tests).
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIBase       string
 }
 
 // Server serves the HTTP API.
 type Server struct {
-	cfg      Config
-	store    Store
-	log      *slog.Logger
-	metrics  *Metrics
-	payments Payments
-	http     *fasthttp.Server
+	cfg       Config
+	store     Store
+	log       *slog.Logger
+	metrics   *Metrics
+	payments  Payments
+	http      *fasthttp.Server
+	forwarder forwarder
 }
 
 // New returns a server over cfg.Store.
@@ -89,6 +113,12 @@ func New(cfg Config) *Server {
 		cfg.Metrics = NewMetrics()
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, payments: devPayments{publicURL: cfg.PublicURL}}
+	if cfg.StripeSecretKey != "" {
+		s.payments = newStripePayments(cfg.StripeSecretKey, cfg.StripeAPIBase)
+		if cfg.StripeWebhookSecret == "" {
+			s.log.Warn("Stripe is configured without a webhook secret: no payment is credited until STRIPE_WEBHOOK_SECRET is set")
+		}
+	}
 	cfg.Metrics.setWallets(func() float64 { return float64(len(cfg.Store.Orgs())) })
 	s.http = &fasthttp.Server{
 		Handler:               s.Handle,
@@ -134,13 +164,30 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	rs := reqState{requestID: requestID(ctx), start: time.Now()}
 	path := string(ctx.Path())
-	if (strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/dev/")) && !s.store.Ready() {
-		rs.route = "not_ready"
-		respondError(ctx, &rs, newError(errUnavailable, "not ready: recovering or no leader; retry"))
-		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
-		return
+	if needsLeader(string(ctx.Method()), path) {
+		if !s.store.Ready() {
+			rs.route = "not_ready"
+			respondError(ctx, &rs, newError(errUnavailable, "not ready: recovering or no leader; retry"))
+			s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+			return
+		}
+		if !s.store.IsLeader() {
+			s.forward(ctx, &rs)
+			s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+			return
+		}
+		if ctx.IsGet() || ctx.IsHead() {
+			if err := s.store.ReadBarrier(); err != nil {
+				rs.route = "read_barrier"
+				respondError(ctx, &rs, newError(errUnavailable, "leadership is changing; retry"))
+				s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+				return
+			}
+		}
 	}
 	switch {
+	case path == stripeWebhookPath: // authenticated by its signature, not a key
+		s.stripeWebhook(ctx, &rs, nil, "")
 	case strings.HasPrefix(path, "/api/v1/billing/"):
 		s.orgAPI(ctx, &rs, strings.TrimPrefix(path, "/api/v1/billing/"))
 	case strings.HasPrefix(path, "/admin/v1/"):

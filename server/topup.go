@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -17,6 +20,19 @@ type Payments interface {
 	Provider() string
 	// CheckoutURL returns where the payer completes a pending top-up.
 	CheckoutURL(t engine.TopupRecord) string
+	// StartCheckout makes the provider's checkout session of a pending
+	// top-up that has none yet and returns its id and URL; it is called
+	// again for the same top-up only when the first call's session was not
+	// recorded, and must then return the same session (idempotency keys).
+	// A provider that needs a customer record of the org creates it first
+	// and hands its id to recordCustomer. The development provider serves
+	// its own page and returns "" (no session).
+	StartCheckout(ctx context.Context, org engine.OrgRecord, t engine.TopupRecord, recordCustomer func(customerID string) error) (sessionID, url string, err error)
+	// RefundPayment returns amountMinor (the top-up's currency) of a paid
+	// top-up to the payer, exactly once per ledger entry entryID however
+	// often it is called; retry says an earlier call may have happened. The
+	// development provider moves no real money and does nothing.
+	RefundPayment(ctx context.Context, t engine.TopupRecord, amountMinor int64, entryID string, retry bool) error
 }
 
 // devPayments is the development payment provider: its checkout page is
@@ -28,6 +44,14 @@ func (d devPayments) Provider() string { return "dev" }
 
 func (d devPayments) CheckoutURL(t engine.TopupRecord) string {
 	return d.publicURL + "/dev/checkout/" + t.ID
+}
+
+func (d devPayments) StartCheckout(context.Context, engine.OrgRecord, engine.TopupRecord, func(string) error) (string, string, error) {
+	return "", "", nil
+}
+
+func (d devPayments) RefundPayment(context.Context, engine.TopupRecord, int64, string, bool) error {
+	return nil
 }
 
 const urlLenMax = 2048
@@ -68,10 +92,13 @@ func (s *Server) postTopup(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 			currency = c
 		}
 	}
-	if err == nil && currency != "usd" {
-		err = invalidField("currency", "no FX rate configured for currency "+strconv.Quote(currency))
+	if err == nil && !validCurrencyCode(currency) {
+		err = invalidField("currency", "must be a lowercase ISO 4217 code such as usd or eur")
 	}
-	if err == nil && (amount < engine.TopupCentsMin || amount > engine.TopupCentsMax) {
+	// USD limits are fixed, so they are checked here; another currency's
+	// worth depends on the FX rate committed when the top-up is applied, so
+	// the engine decides it (and answers a replay before looking at rates).
+	if err == nil && currency == "usd" && (amount < engine.TopupCentsMin || amount > engine.TopupCentsMax) {
 		err = invalidField("amount", "must be from 500 to 1000000 cents")
 	}
 	var success, cancel string
@@ -97,7 +124,7 @@ func (s *Server) postTopup(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 		BodyHash: bodyHash("topup", strconv.FormatInt(amount, 10), currency, success, cancel),
 	})
 	if err == nil {
-		err = resultError(&r)
+		err = topupResultError(&r)
 	}
 	if err != nil {
 		respondError(ctx, rs, err)
@@ -108,6 +135,10 @@ func (s *Server) postTopup(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 		respondError(ctx, rs, newError(errUnavailable, "top-up not readable yet; retry"))
 		return
 	}
+	if t, err = s.startCheckout(ctx, k.OrgID, t); err != nil {
+		respondError(ctx, rs, err)
+		return
+	}
 	status := fasthttp.StatusCreated
 	if r.Code == engine.CodeReplayed {
 		status = fasthttp.StatusOK
@@ -116,9 +147,85 @@ func (s *Server) postTopup(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 	respond(ctx, rs, status, func(w *jw) { s.writeTopup(w, t) })
 }
 
+// topupResultError is resultError for a top-up, naming the field an engine
+// refusal is about (the currency's FX rate, or the amount's USD worth).
+func topupResultError(r *engine.Result) *apiError {
+	e := resultError(r)
+	if e == nil || e.code != errInvalidRequest {
+		return e
+	}
+	field := "amount"
+	if strings.Contains(r.Message, "FX rate") {
+		field = "currency"
+	}
+	return invalidField(field, r.Message)
+}
+
+// startCheckout makes the provider's checkout session of a pending top-up
+// that has none recorded yet: on its first request, or on a retry after the
+// provider or the recording failed. A top-up with a recorded session is
+// answered from the ledger without calling the provider. The session is
+// recorded through the log, first recording wins, and the answer is the
+// recorded one.
+func (s *Server) startCheckout(ctx *fasthttp.RequestCtx, orgID string, t engine.TopupRecord) (engine.TopupRecord, *apiError) {
+	if t.SessionID != "" || t.Status != engine.TopupPending || t.Provider != s.payments.Provider() {
+		return t, nil
+	}
+	org, ok := s.store.OrgRecord(orgID)
+	if !ok {
+		return t, newError(errNotFound, "org not found")
+	}
+	record := func(cmd engine.Command) error {
+		r, err := s.submitOne(ctx, cmd)
+		if err != nil {
+			return errors.New(err.message)
+		}
+		if e := resultError(&r); e != nil {
+			return errors.New(e.message)
+		}
+		return nil
+	}
+	session, checkoutURL, err := s.payments.StartCheckout(context.Background(), org, t, func(customer string) error {
+		return record(engine.Command{Kind: engine.CmdTopupSession, OrgID: orgID, Name: customer})
+	})
+	if err != nil {
+		s.log.Warn("checkout session failed", "org", orgID, "topup", t.ID, "err", err)
+		return t, newError(errUnavailable, "the payment provider is unavailable; retry with the same Idempotency-Key")
+	}
+	if session == "" {
+		return t, nil
+	}
+	if err := record(engine.Command{Kind: engine.CmdTopupSession, OrgID: orgID, TopupID: t.ID, SessionID: session, CheckoutURL: checkoutURL}); err != nil {
+		s.log.Warn("recording the checkout session failed", "org", orgID, "topup", t.ID, "err", err)
+		return t, newError(errUnavailable, "the checkout session was not recorded; retry with the same Idempotency-Key")
+	}
+	t, ok, rerr := s.store.Topup(t.ID)
+	if rerr != nil || !ok || t.SessionID == "" {
+		return t, newError(errUnavailable, "top-up not readable yet; retry with the same Idempotency-Key")
+	}
+	return t, nil
+}
+
+// validCurrencyCode accepts three lowercase letters.
+func validCurrencyCode(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'a' || c[i] > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) writeTopup(w *jw, t engine.TopupRecord) {
 	w.objStart()
-	w.kStr("checkoutUrl", s.payments.CheckoutURL(t))
+	checkout := t.CheckoutURL // a provider-hosted checkout (Stripe)
+	if checkout == "" {
+		checkout = s.payments.CheckoutURL(t)
+	}
+	w.kStr("checkoutUrl", checkout)
 	w.kStr("topup_id", t.ID)
 	session := t.SessionID
 	if session == "" && t.Provider == "dev" {

@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -227,4 +229,46 @@ func (s *State) TopupByID(id string) (engine.TopupRecord, bool, error) {
 	}
 	var t engine.TopupRecord
 	return t, true, json.Unmarshal(raw, &t)
+}
+
+// Digest hashes every state key and value (everything outside the raft
+// keyspace) from one snapshot, with the applied index of group it covers.
+// Replicas that applied the same log report the same digest.
+func (s *State) Digest(group uint8) (digest string, applied uint64, err error) {
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	h := sha256.New()
+	var n [8]byte
+	write := func(lower, upper []byte) error {
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		for it.First(); it.Valid(); it.Next() {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return err
+			}
+			for _, b := range [][]byte{it.Key(), v} {
+				binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+				h.Write(n[:])
+				h.Write(b)
+			}
+		}
+		return it.Error()
+	}
+	if err := write(nil, []byte{prefixRaft}); err != nil {
+		return "", 0, err
+	}
+	if err := write([]byte{prefixRaft + 1}, nil); err != nil {
+		return "", 0, err
+	}
+	if v, closer, err := snap.Get(appliedKey(group)); err == nil {
+		if len(v) == 16 {
+			applied = binary.BigEndian.Uint64(v[:8])
+		}
+		closer.Close()
+	}
+	return hex.EncodeToString(h.Sum(nil)), applied, nil
 }

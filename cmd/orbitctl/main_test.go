@@ -236,7 +236,7 @@ func testOperator(t *testing.T, s *testserver.Server) {
 		t.Fatalf("audit:\n%s", out)
 	}
 	out = mustCtl(t, a("cluster")...)
-	if !regexp.MustCompile(`Leader:\s+node1`).MatchString(out) || !regexp.MustCompile(`(?m)^node1\s+\S+\s+\S+\s+Voter\s+leader`).MatchString(out) {
+	if !regexp.MustCompile(`Leader:\s+node1`).MatchString(out) || !regexp.MustCompile(`(?m)^node1\s+\S+\s+\S+\s+voter\s+leader`).MatchString(out) {
 		t.Fatalf("cluster:\n%s", out)
 	}
 	raw = mustCtl(t, a("--json", "cluster")...)

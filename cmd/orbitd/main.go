@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ type config struct {
 	dataDir, httpAddr, adminToken, nodeID, raftAddr, join, publicURL string
 	stripeSecretKey, stripeWebhookSecret, stripeAPIBase              string
 	logLevel                                                         string
+	snapshotThreshold, trailingLogs                                  uint64
 }
 
 // flagEnv defines a string flag whose default comes from an environment
@@ -50,6 +50,8 @@ func parseFlags(args []string) (config, error) {
 	flagEnv(fs, &c.stripeWebhookSecret, "stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret")
 	flagEnv(fs, &c.stripeAPIBase, "stripe-api-base", "STRIPE_API_BASE", "", "Stripe API base URL (stripe-mock in tests)")
 	flagEnv(fs, &c.logLevel, "log-level", "ORBIT_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "log entries between raft snapshots (0: default; tests use small values)")
+	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "log entries kept after a snapshot (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -77,9 +79,6 @@ func run(cfg config) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if cfg.join != "" {
-		return errors.New("--join: joining a cluster is not supported by this build yet; run a single node")
-	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}
@@ -90,14 +89,17 @@ func run(cfg config) error {
 
 	metrics := server.NewMetrics()
 	node, err := raftstore.Open(raftstore.Config{
-		NodeID:    cfg.nodeID,
-		RaftAddr:  cfg.raftAddr,
-		DataDir:   cfg.dataDir,
-		Bootstrap: true,
-		Logger:    logger,
-		OnBatch:   metrics.ObserveBatch,
-		OnCommit:  metrics.ObserveCommit,
-		OnApply:   metrics.ObserveApply,
+		NodeID:            cfg.nodeID,
+		RaftAddr:          cfg.raftAddr,
+		HTTPAddr:          cfg.httpAddr,
+		DataDir:           cfg.dataDir,
+		Bootstrap:         cfg.join == "",
+		SnapshotThreshold: cfg.snapshotThreshold,
+		TrailingLogs:      cfg.trailingLogs,
+		Logger:            logger,
+		OnBatch:           metrics.ObserveBatch,
+		OnCommit:          metrics.ObserveCommit,
+		OnApply:           metrics.ObserveApply,
 	})
 	if err != nil {
 		return err
@@ -108,15 +110,26 @@ func run(cfg config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
 	}
 	srv := server.New(server.Config{
-		Store:      storeAdapter{node, cfg.httpAddr},
+		Store:      storeAdapter{node},
 		AdminToken: token,
 		PublicURL:  cfg.publicURL,
 		Logger:     logger,
 		Metrics:    metrics,
+		// Stripe when a secret key is set, else the development provider.
+		StripeSecretKey:     cfg.stripeSecretKey,
+		StripeWebhookSecret: cfg.stripeWebhookSecret,
+		StripeAPIBase:       cfg.stripeAPIBase,
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
+	if cfg.join != "" && !node.HasState() {
+		if err := joinCluster(cfg.join, token, cfg.nodeID, cfg.raftAddr, cfg.httpAddr, logger); err != nil {
+			srv.Shutdown(context.Background())
+			node.Close()
+			return err
+		}
+	}
 	waitCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	if err := node.WaitLeader(waitCtx); err != nil {
 		logger.Warn("no leader yet; serving 503 until there is one", "err", err)

@@ -8,28 +8,40 @@ import (
 // storeAdapter satisfies server.Store with a raftstore node.
 type storeAdapter struct {
 	*raftstore.Node
-	httpAddr string
 }
 
 func (a storeAdapter) Cluster() server.ClusterInfo {
 	st := a.Stats()
 	c := server.ClusterInfo{
 		NodeID: st.NodeID, Leader: st.Leader, Term: st.Term,
-		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Digest: st.Digest,
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Digest: st.Digest, SnapshotIndex: st.SnapshotIndex,
+	}
+	httpAddrs := map[string]string{}
+	for _, n := range a.Engine().Nodes() {
+		httpAddrs[n.ID] = n.HTTPAddr
 	}
 	for _, s := range st.Servers {
 		state := "follower"
-		if string(s.ID) == st.Leader {
+		switch {
+		case string(s.ID) == st.Leader:
 			state = "leader"
-		}
-		httpAddr := ""
-		if string(s.ID) == st.NodeID {
-			httpAddr = a.httpAddr
+		case s.Suffrage.String() != "Voter":
+			state = "nonvoter"
 		}
 		c.Nodes = append(c.Nodes, server.ClusterNode{
-			ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: httpAddr,
-			Suffrage: s.Suffrage.String(), State: state,
+			ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: httpAddrs[string(s.ID)],
+			Suffrage: suffrage(s.Suffrage.String()), State: state,
 		})
 	}
 	return c
+}
+
+func suffrage(s string) string {
+	switch s {
+	case "Voter":
+		return "voter"
+	case "Nonvoter":
+		return "nonvoter"
+	}
+	return "staging"
 }

@@ -152,6 +152,16 @@ func (s *Server) WaitReady(timeout time.Duration) {
 	})
 }
 
+// PID is the process id of the running orbitd.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// KeyWithTimeout is Key with a client that gives up after timeout.
+func (s *Server) KeyWithTimeout(key string, timeout time.Duration) *Client {
+	c := s.Key(key)
+	c.http = &http.Client{Timeout: timeout}
+	return c
+}
+
 // Logs returns what the process wrote so far.
 func (s *Server) Logs() string {
 	if s.logBuf == nil {
@@ -224,6 +234,7 @@ type Client struct {
 	t       testing.TB
 	base    string
 	headers map[string]string
+	http    *http.Client // nil: the shared client
 	// OnResponse, when set, sees every request and response (for example to
 	// validate them against the OpenAPI document).
 	OnResponse func(req *http.Request, resp *Response)
@@ -265,7 +276,7 @@ func (c *Client) With(name, value string) *Client {
 		h[k] = v
 	}
 	h[name] = value
-	return &Client{t: c.t, base: c.base, headers: h, OnResponse: c.OnResponse}
+	return &Client{t: c.t, base: c.base, headers: h, OnResponse: c.OnResponse, http: c.http}
 }
 
 // Do sends a request; body may be nil, a string/[]byte (sent as is) or any
@@ -306,7 +317,11 @@ func (c *Client) TryDo(method, path string, body any) (*Response, error) {
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
 	}
-	hr, err := httpClient.Do(req)
+	hc := httpClient
+	if c.http != nil {
+		hc = c.http
+	}
+	hr, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// joinCluster asks a member (any node: followers forward to the leader) to
+// add this node as a voter, retrying until it succeeds or the deadline
+// passes. Joining again as the same node at the same address is a no-op.
+func joinCluster(member, adminToken, nodeID, raftAddr, httpAddr string, logger *slog.Logger) error {
+	base := member
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		base = "http://" + base
+	}
+	body, _ := json.Marshal(map[string]string{"node_id": nodeID, "raft_addr": raftAddr, "http_addr": httpAddr})
+	client := &http.Client{Timeout: 30 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	backoff := 200 * time.Millisecond
+	for {
+		req, err := http.NewRequest("POST", strings.TrimRight(base, "/")+"/admin/v1/cluster/join", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := client.Do(req)
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == 200:
+				return nil
+			case resp.StatusCode == 401:
+				return fmt.Errorf("join %s: the admin token is not the cluster's (every node needs the same --admin-token)", member)
+			case resp.StatusCode >= 400 && resp.StatusCode < 500:
+				return fmt.Errorf("join %s: %d %s", member, resp.StatusCode, msg)
+			}
+			err = fmt.Errorf("%d %s", resp.StatusCode, msg)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("join %s: %w", member, err)
+		}
+		logger.Info("join not done yet; retrying", "member", member, "err", err)
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 3*time.Second)
+	}
+}
