@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test vet bench clean stripe-mock
+.PHONY: all build run test vet bench clean stripe-mock cluster cluster-stop
 
 all: build
 
@@ -14,6 +14,14 @@ build:
 # run starts a single node on 127.0.0.1:8080 with its data in ./data.
 run: build
 	./$(BIN)/orbitd
+
+# cluster starts three local nodes (127.0.0.1:8081-8083, data in .cluster/)
+# and prints how to use them; cluster-stop stops them.
+cluster: build
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
 
 vet:
 	$(GO) vet ./...
