@@ -123,6 +123,9 @@ func (s *Server) Start() {
 	}, s.ExtraArgs...)
 	s.cmd = exec.Command(Binary(s.t), args...)
 	s.cmd.Env = append(os.Environ(), s.ExtraEnv...)
+	// If the test process dies without its cleanups (a panic, a signal),
+	// the kernel kills the server too: no orphans listening on loopback.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.logBuf = &lockedBuffer{}
 	s.cmd.Stdout = s.logBuf
 	s.cmd.Stderr = s.logBuf
