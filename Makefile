@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test vet bench clean stripe-mock cluster cluster-stop
+.PHONY: all build run test vet bench bench-load bench-compare clean stripe-mock cluster cluster-stop
 
 all: build
 
@@ -32,7 +32,7 @@ vet:
 # engine and the pipeline again under the race detector.
 test: vet build stripe-mock
 	$(GO) test -count=1 -timeout 15m ./...
-	$(GO) test -count=1 -race -timeout 10m ./engine/... ./raftstore/... ./server/...
+	$(GO) test -count=1 -race -short -timeout 10m ./engine/... ./raftstore/... ./server/...
 
 # stripe-mock (Stripe's API mock) for e2e/stripe_test.go, installed into
 # $(go env GOPATH)/bin when missing.
@@ -44,8 +44,17 @@ stripe-mock:
 	    GOBIN="$$($(GO) env GOPATH)/bin" $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION); \
 	  fi
 
+# bench: Go benchmarks; bench-load: the orbit-bench standard set (engine,
+# durable, http, http-batch, reservations, hot-org); bench-compare: ours and
+# the peers in ../shared/peers (PostgreSQL, Redis, HTTP ceiling) in one run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./raftstore/ ./wal/ ./server/jsonx/
+
+bench-load:
+	scripts/bench.sh 5
+
+bench-compare:
+	scripts/bench-compare.sh 10 64 1000
 
 clean:
 	rm -rf $(BIN)

@@ -164,3 +164,128 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 	}
 	return &ci, nil
 }
+
+// Grant credits an org with money that expires (POST
+// /admin/v1/orgs/{org}/grants): a grant entry whose unused remainder leaves
+// the wallet at ExpiresAt as an expiry entry. Spends and holds draw on the
+// earliest-expiring credit first. The reference makes it exactly-once, so
+// the call is retried safely; an empty reference is replaced by a random
+// one, reported in the result.
+func (c *Client) Grant(ctx context.Context, orgID string, req GrantRequest) (*GrantResult, error) {
+	if orgID == "" {
+		return nil, errMissing("org id")
+	}
+	if req.ExpiresAt.IsZero() {
+		return nil, errMissing("grant expires_at")
+	}
+	if req.Reference == "" {
+		req.Reference = newKey("grant_")
+	}
+	r := adminReq("POST", "/orgs/"+seg(orgID)+"/grants", req)
+	r.idempotent = true
+	var res GrantResult
+	m, err := c.do(ctx, r, &res)
+	if err != nil {
+		return nil, err
+	}
+	res.Replayed, res.RequestID, res.Reference = m.replayed, m.requestID, req.Reference
+	return &res, nil
+}
+
+// cardBody is a rate card as PUT sends it: the channels only (the server
+// assigns the version).
+type cardBody struct {
+	Channels map[string]ChannelRate `json:"channels"`
+}
+
+func (c *Client) putRates(ctx context.Context, path string, card RateCard) (*RatesSet, error) {
+	if card.Channels == nil {
+		card.Channels = map[string]ChannelRate{}
+	}
+	r := adminReq("PUT", path, cardBody{card.Channels})
+	r.idempotent = true // PUT: a repeat commits the same card again
+	var rs RatesSet
+	if _, err := c.do(ctx, r, &rs); err != nil {
+		return nil, err
+	}
+	return &rs, nil
+}
+
+// SetRates commits the default rate card (PUT /admin/v1/rates); card.Version
+// is ignored: the server assigns the next version, in the answer. The card
+// prices charges from the moment it is committed. A PUT is retried: a
+// repeat commits the same card again (possibly under a newer version).
+func (c *Client) SetRates(ctx context.Context, card RateCard) (*RatesSet, error) {
+	return c.putRates(ctx, "/rates", card)
+}
+
+// SetOrgRates commits an org's override card (PUT
+// /admin/v1/orgs/{org}/rates): it replaces the default card for the
+// channels it names. Otherwise as SetRates.
+func (c *Client) SetOrgRates(ctx context.Context, orgID string, card RateCard) (*RatesSet, error) {
+	if orgID == "" {
+		return nil, errMissing("org id")
+	}
+	return c.putRates(ctx, "/orgs/"+seg(orgID)+"/rates", card)
+}
+
+// FxRates returns the committed FX table (GET /admin/v1/fx-rates).
+func (c *Client) FxRates(ctx context.Context) (FxRates, error) {
+	rates := FxRates{}
+	if _, err := c.do(ctx, adminReq("GET", "/fx-rates", nil), &rates); err != nil {
+		return nil, err
+	}
+	return rates, nil
+}
+
+// SetFxRates replaces the whole FX table (PUT /admin/v1/fx-rates) and
+// returns the committed one: currencies not in rates are removed (an empty
+// or nil table removes every rate). Top-ups in a currency of the table are
+// credited at the rate in force when they are created. Retried like every
+// PUT.
+func (c *Client) SetFxRates(ctx context.Context, rates FxRates) (FxRates, error) {
+	if rates == nil {
+		rates = FxRates{}
+	}
+	r := adminReq("PUT", "/fx-rates", rates)
+	r.idempotent = true
+	out := FxRates{}
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ClusterJoin adds a node to the cluster as a voter and records its HTTP
+// address (POST /admin/v1/cluster/join; a follower forwards it to the
+// leader), and returns the cluster after the change. Joining again with
+// the same id and addresses is a no-op, so the call is retried safely; the
+// same id at a new address replaces the old entry.
+func (c *Client) ClusterJoin(ctx context.Context, req ClusterJoinRequest) (*ClusterInfo, error) {
+	if req.NodeID == "" {
+		return nil, errMissing("node id")
+	}
+	r := adminReq("POST", "/cluster/join", req)
+	r.idempotent = true
+	var ci ClusterInfo
+	if _, err := c.do(ctx, r, &ci); err != nil {
+		return nil, err
+	}
+	return &ci, nil
+}
+
+// ClusterRemove takes a node out of the cluster (DELETE
+// /admin/v1/cluster/nodes/{id}) and returns the cluster after the change.
+// An unknown node is CodeNotFound; the leader cannot remove itself
+// (CodeInvalidRequest). Not retried: a repeat of a removal that took effect
+// answers not_found, so on a transport error check Cluster instead.
+func (c *Client) ClusterRemove(ctx context.Context, nodeID string) (*ClusterInfo, error) {
+	if nodeID == "" {
+		return nil, errMissing("node id")
+	}
+	var ci ClusterInfo
+	if _, err := c.do(ctx, adminReq("DELETE", "/cluster/nodes/"+seg(nodeID), nil), &ci); err != nil {
+		return nil, err
+	}
+	return &ci, nil
+}

@@ -91,6 +91,13 @@ func TestClient(t *testing.T) {
 	t.Run("Pagination", func(t *testing.T) { testPagination(t, admin) })
 	t.Run("RetryRefundSameKey", func(t *testing.T) { testRetryRefundSameKey(t, s, admin) })
 	t.Run("RetryChargeAfterLostResponse", func(t *testing.T) { testRetryChargeAfterLostResponse(t, s, admin) })
+	t.Run("VoiceCall", func(t *testing.T) { testVoiceCall(t, s, admin) })
+	t.Run("Reservations", func(t *testing.T) { testReservations(t, s, admin) })
+	t.Run("TopUp", func(t *testing.T) { testTopUp(t, s, admin) })
+	t.Run("Fx", func(t *testing.T) { testFx(t, s, admin) })
+	t.Run("Grants", func(t *testing.T) { testGrants(t, admin) })
+	t.Run("DefaultRates", func(t *testing.T) { testDefaultRates(t, admin) })
+	t.Run("Cluster", func(t *testing.T) { testCluster(t, s, admin) })
 }
 
 func testOrgsAndKeys(t *testing.T, s *testserver.Server, admin *client.Client) {
@@ -703,9 +710,10 @@ func TestNoRetryWhenNotIdempotent(t *testing.T) {
 			_, err := c.UpdateOrg(ctx, "org_x", client.UpdateOrgRequest{Name: client.String("y")})
 			return err
 		},
-		"RevokeKey": func() error { _, err := c.RevokeKey(ctx, "org_x", "key_x"); return err },
-		"Pause":     func() error { _, err := c.Pause(ctx, "org_x", ""); return err },
-		"Unpause":   func() error { _, err := c.Unpause(ctx, "org_x"); return err },
+		"RevokeKey":     func() error { _, err := c.RevokeKey(ctx, "org_x", "key_x"); return err },
+		"Pause":         func() error { _, err := c.Pause(ctx, "org_x", ""); return err },
+		"Unpause":       func() error { _, err := c.Unpause(ctx, "org_x"); return err },
+		"ClusterRemove": func() error { _, err := c.ClusterRemove(ctx, "node9"); return err },
 	} {
 		before := n.Load()
 		err := call()
@@ -728,6 +736,41 @@ func TestNoRetryWhenNotIdempotent(t *testing.T) {
 		"Refund":   func() error { _, err := c.Refund(ctx, client.RefundRequest{TransactionID: "ct_x"}); return err },
 		"Delivery": func() error { _, err := c.Delivery(ctx, "ct_x", client.DeliveryFailed); return err },
 		"ListOrgs": func() error { _, err := c.ListOrgs(ctx); return err },
+		"Credits":  func() error { _, err := c.Credits(ctx); return err },
+		"TopUp": func() error {
+			_, err := c.TopUp(ctx, client.TopUpRequest{Amount: 1000, SuccessURL: "https://x/ok", CancelURL: "https://x/no"})
+			return err
+		},
+		"PurchaseCredits": func() error {
+			_, err := c.PurchaseCredits(ctx, client.TopUpRequest{Amount: 1000, SuccessURL: "https://x/ok", CancelURL: "https://x/no"})
+			return err
+		},
+		"CreateReservation": func() error {
+			_, err := c.CreateReservation(ctx, client.ReservationRequest{Reference: "r", Channel: "voice", AmountMicros: 1})
+			return err
+		},
+		"Reservation": func() error { _, err := c.Reservation(ctx, "rsv_x"); return err },
+		"ExtendReservation": func() error {
+			_, err := c.ExtendReservation(ctx, "rsv_x", client.ExtendRequest{AmountMicros: 1})
+			return err
+		},
+		"CommitReservation": func() error {
+			_, err := c.CommitReservation(ctx, "rsv_x", client.CommitRequest{AmountMicros: 1})
+			return err
+		},
+		"ReleaseReservation": func() error { _, err := c.ReleaseReservation(ctx, "rsv_x"); return err },
+		"Grant": func() error {
+			_, err := c.Grant(ctx, "org_x", client.GrantRequest{AmountMicros: 1, ExpiresAt: time.Now().Add(time.Hour)})
+			return err
+		},
+		"SetRates":    func() error { _, err := c.SetRates(ctx, client.RateCard{}); return err },
+		"SetOrgRates": func() error { _, err := c.SetOrgRates(ctx, "org_x", client.RateCard{}); return err },
+		"FxRates":     func() error { _, err := c.FxRates(ctx); return err },
+		"SetFxRates":  func() error { _, err := c.SetFxRates(ctx, client.FxRates{"eur": 1}); return err },
+		"ClusterJoin": func() error {
+			_, err := c.ClusterJoin(ctx, client.ClusterJoinRequest{NodeID: "n", RaftAddr: "h:1", HTTPAddr: "h:2"})
+			return err
+		},
 	} {
 		before := n.Load()
 		err := call()

@@ -28,7 +28,8 @@
 // Every amount is an int64 of micros (1 USD = 1,000,000 micros), the API's
 // exact unit. The API's display fields in cents (amount_minor,
 // balance_cents, ...) are kept as int64 cents, and its USD numbers
-// (balance_usd, total_cost) as json.Number, never as floats. Times are
+// (balance_usd, total_cost) as json.Number, never as floats. FX rates are
+// FxRate, an exact integer of 10^-8 USD written as decimal text. Times are
 // time.Time in UTC; a field the API may answer with null is a pointer.
 //
 // # Errors
@@ -52,16 +53,22 @@
 //   - GETs;
 //   - charges and charge batches (the reference is the idempotency key: a
 //     repeat replays the original result);
-//   - adjustments (their reference is the idempotency key as well; when the
-//     caller gives none, the client makes one and keeps it across retries);
-//   - refunds, which carry an Idempotency-Key header: when the caller gives
-//     none the client makes one with crypto/rand and sends the same key on
-//     every attempt (RefundResult.IdempotencyKey reports it);
-//   - delivery reports (repeating the same status is a no-op on the server).
+//   - adjustments, grants and reservation creations (their reference is the
+//     idempotency key as well; when the caller gives none, the client makes
+//     one and keeps it across retries);
+//   - refunds, top-ups and reservation extensions, which carry an
+//     Idempotency-Key header: when the caller gives none the client makes
+//     one with crypto/rand and sends the same key on every attempt (the
+//     result's IdempotencyKey reports it);
+//   - reservation commits (the same commit again replays the first) and
+//     releases (releasing a released hold is a no-op);
+//   - delivery reports (repeating the same status is a no-op on the server);
+//   - PUTs of rate cards and the FX table (a repeat commits the same
+//     content again) and cluster joins (joining again is a no-op).
 //
-// Creating orgs or keys, renaming, revoking, pausing and unpausing are
-// never retried: the error is returned to the caller, who knows whether a
-// repeat is wanted.
+// Creating orgs or keys, renaming, revoking, pausing, unpausing and
+// removing a cluster node are never retried: the error is returned to the
+// caller, who knows whether a repeat is wanted.
 //
 // A result replayed by the server (same reference or Idempotency-Key with
 // the same body, answered 200 with Idempotent-Replayed: true) has

@@ -248,3 +248,45 @@ func (c *Client) Refund(ctx context.Context, req RefundRequest) (*RefundResult, 
 	res.Replayed, res.RequestID, res.IdempotencyKey = m.replayed, m.requestID, key
 	return &res, nil
 }
+
+// Credits is Balance through the seed's alias route (GET /credits); the
+// answer is identical.
+func (c *Client) Credits(ctx context.Context) (*Balance, error) {
+	var b Balance
+	if _, err := c.do(ctx, orgGet("/credits", nil), &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// TopUp starts a one-time checkout that adds funds to the wallet (POST
+// /balance/top-up; the key needs the admin role) and returns the pending
+// top-up with its CheckoutURL, where the payer pays. The wallet is
+// credited, once, when the payment completes. The request carries an
+// Idempotency-Key (req.IdempotencyKey, or a random one made here) that is
+// the same on every retry, so a retry never starts a second top-up: the
+// server answers the original one (Replayed). The same key with another
+// body is CodeIdempotencyConflict (409).
+func (c *Client) TopUp(ctx context.Context, req TopUpRequest) (*TopUpResult, error) {
+	return c.topUp(ctx, "/balance/top-up", req)
+}
+
+// PurchaseCredits is TopUp through the seed's alias route (POST
+// /credits/purchase): the same top-ups and Idempotency-Keys.
+func (c *Client) PurchaseCredits(ctx context.Context, req TopUpRequest) (*TopUpResult, error) {
+	return c.topUp(ctx, "/credits/purchase", req)
+}
+
+func (c *Client) topUp(ctx context.Context, path string, req TopUpRequest) (*TopUpResult, error) {
+	key := req.IdempotencyKey
+	if key == "" {
+		key = newKey("idem_")
+	}
+	var res TopUpResult
+	m, err := c.do(ctx, &request{method: "POST", path: orgBase + path, body: req, auth: authOrg, idempotent: true, idempotencyKey: key}, &res)
+	if err != nil {
+		return nil, err
+	}
+	res.Replayed, res.RequestID, res.IdempotencyKey = m.replayed, m.requestID, key
+	return &res, nil
+}

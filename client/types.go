@@ -20,8 +20,8 @@ const (
 // API key roles.
 const (
 	RoleAdmin  = "admin"  // everything in its org
-	RoleCharge = "charge" // charges, delivery reports, balance
-	RoleRead   = "read"   // GET only
+	RoleCharge = "charge" // charges, reservations, delivery reports, balance, status, rates
+	RoleRead   = "read"   // GET routes except reservations
 )
 
 // Delivery report statuses.
@@ -67,41 +67,98 @@ type Balance struct {
 
 // Status is GET /status: what the dashboard needs to show billing.
 type Status struct {
-	BillingModel         string     `json:"billing_model"`
-	StripeConfigured     bool       `json:"stripe_configured"`
-	HasCustomer          bool       `json:"has_customer"`
-	CanManage            bool       `json:"can_manage"`
-	CanCheckout          bool       `json:"can_checkout"`
-	Wallet               Balance    `json:"wallet"`
-	OutboundPaused       bool       `json:"outbound_paused"`
-	OutboundBlockReason  *string    `json:"outbound_block_reason"`
-	OutboundBlockDetails *string    `json:"outbound_block_details"`
-	PauseThresholdMicros int64      `json:"pause_threshold_micros"`
-	LastTopup            *TopUpInfo `json:"last_topup"`
+	// BillingModel is always "payg" (prepaid, pay as you go).
+	BillingModel string `json:"billing_model"`
+	// StripeConfigured is true when the server has Stripe keys.
+	StripeConfigured bool `json:"stripe_configured"`
+	// HasCustomer is true once a Stripe customer exists for the org.
+	HasCustomer bool `json:"has_customer"`
+	// CanManage is true when the key may manage billing (role admin).
+	CanManage bool `json:"can_manage"`
+	// CanCheckout is true when a top-up can be started now with this key.
+	CanCheckout bool `json:"can_checkout"`
+	// PaymentProvider is ProviderStripe or ProviderDev (the built-in
+	// development provider, used when no Stripe keys are configured).
+	PaymentProvider      string  `json:"payment_provider"`
+	Wallet               Balance `json:"wallet"`
+	OutboundPaused       bool    `json:"outbound_paused"`
+	OutboundBlockReason  *string `json:"outbound_block_reason"`
+	OutboundBlockDetails *string `json:"outbound_block_details"`
+	PauseThresholdMicros int64   `json:"pause_threshold_micros"`
+	// LastTopup is the org's last paid top-up, nil when there is none.
+	LastTopup *TopUp `json:"last_topup"`
 }
 
-// TopUpInfo describes a top-up as GET /status shows the last one. Fields the
-// server does not send stay zero; Raw keeps the whole object.
-type TopUpInfo struct {
-	ID           string          `json:"topup_id"`
-	Amount       int64           `json:"amount"`
-	AmountMicros int64           `json:"amount_micros"`
-	Currency     string          `json:"currency"`
-	Status       string          `json:"status"`
-	CreatedAt    *time.Time      `json:"created_at"`
-	Raw          json.RawMessage `json:"-"`
+// Payment providers (Status.PaymentProvider).
+const (
+	ProviderDev    = "dev"
+	ProviderStripe = "stripe"
+)
+
+// Top-up statuses (TopUp.Status).
+const (
+	TopupPending = "pending"
+	TopupPaid    = "paid"
+	TopupExpired = "expired"
+)
+
+// TopUp is a top-up from its checkout to its credit: the answer to TopUp
+// and Status.LastTopup.
+type TopUp struct {
+	// CheckoutURL is where the payer completes the payment: Stripe
+	// Checkout, or <public-url>/dev/checkout/<topup_id> with the
+	// development provider.
+	CheckoutURL string `json:"checkoutUrl"`
+	ID          string `json:"topup_id"`
+	// SessionID is the checkout session ("dev_<topup_id>" with the
+	// development provider); nil while none is recorded.
+	SessionID *string `json:"session_id"`
+	// Amount is in the currency's minor unit (cents for usd).
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	// Status is TopupPending, TopupPaid or TopupExpired.
+	Status string `json:"status"`
+	// CreditMicros is what the payment credits to the wallet (converted at
+	// the FX rate in force when the top-up was created).
+	CreditMicros int64      `json:"credit_micros"`
+	CreatedAt    time.Time  `json:"created_at"`
+	PaidAt       *time.Time `json:"paid_at"`
 }
 
-// UnmarshalJSON keeps the raw object next to the known fields.
-func (t *TopUpInfo) UnmarshalJSON(b []byte) error {
-	type plain TopUpInfo
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	*t = TopUpInfo(p)
-	t.Raw = append(json.RawMessage(nil), b...)
-	return nil
+// TopUpInfo is the former name of TopUp.
+//
+// Deprecated: use TopUp.
+type TopUpInfo = TopUp
+
+// TopUpRequest starts a one-time checkout that adds funds to the wallet.
+type TopUpRequest struct {
+	// Amount is in the currency's minor unit (cents for usd), worth
+	// 500..1,000,000 cents of USD.
+	Amount int64 `json:"amount"`
+	// Currency is "usd" (the default when empty) or a currency of the FX
+	// table (SetFxRates).
+	Currency string `json:"currency,omitempty"`
+	// SuccessURL and CancelURL are absolute http(s) URLs the payer returns
+	// to.
+	SuccessURL string `json:"successUrl"`
+	CancelURL  string `json:"cancelUrl"`
+	// IdempotencyKey (8-255 visible ASCII characters) makes the request
+	// create one top-up however often it is sent. Empty: the client makes a
+	// random one, sends it on every retry and reports it in
+	// TopUpResult.IdempotencyKey.
+	IdempotencyKey string `json:"-"`
+}
+
+// TopUpResult is the pending (or, for a replay, current) top-up and where to
+// pay it.
+type TopUpResult struct {
+	TopUp
+	// Replayed is true when the Idempotency-Key was already used with the
+	// same body: the top-up is the original one, in its current status.
+	Replayed bool `json:"-"`
+	// IdempotencyKey is the key the request carried.
+	IdempotencyKey string `json:"-"`
+	RequestID      string `json:"-"`
 }
 
 // Transaction is one ledger entry (credit_transactions). Negative amounts
@@ -163,6 +220,12 @@ type TransactionPage struct {
 	HasMore    bool    `json:"has_more"`
 }
 
+// UsageByChannel groupings (the groupBy argument).
+const (
+	GroupByDestination = "destination" // keys "sms:1", "sms:44", "sms:*", "sms:-"
+	GroupByModel       = "model"       // keys "llm:gpt-4o-mini", "llm:-"
+)
+
 // ChannelUsage is one row of GET /usage-by-channel.
 type ChannelUsage struct {
 	// Key is the channel, or "channel:group" with a group_by.
@@ -192,14 +255,25 @@ type Invoice struct {
 	CreatedAt   time.Time  `json:"created_at"`
 }
 
-// RateCard is an org's effective prices (GET /rates). Prices are micros.
+// RateCard is a rate card: an org's effective prices (GET /rates), or a
+// card to commit with SetRates or SetOrgRates. Prices are micros.
 type RateCard struct {
+	// Version is the card's version, assigned by the server (0 when no
+	// card was ever committed). SetRates and SetOrgRates ignore it.
 	Version  int64                  `json:"version"`
 	Channels map[string]ChannelRate `json:"channels"`
 }
 
+// Rating units (ChannelRate.Per).
+const (
+	PerUnit   = "unit"
+	PerMinute = "minute"
+	PerToken  = "token"
+)
+
 // ChannelRate prices one channel: per "unit", "minute" or "token".
 type ChannelRate struct {
+	// Per is PerUnit, PerMinute or PerToken.
 	Per string `json:"per"`
 	// Increment is a per-minute channel's [first, next] billing increments
 	// in seconds.
@@ -209,6 +283,16 @@ type ChannelRate struct {
 	Prices map[string]int64 `json:"prices,omitempty"`
 	// Models prices a per-token channel's models.
 	Models map[string]ModelRate `json:"models,omitempty"`
+}
+
+// RatesSet is a committed rate card: the answer to SetRates and SetOrgRates.
+type RatesSet struct {
+	// Version is the version the server gave the card; every spend rated
+	// with it records it as rate_version.
+	Version int64 `json:"version"`
+	// OrgID is the org of an override, nil for the default card.
+	OrgID    *string                `json:"org_id"`
+	Channels map[string]ChannelRate `json:"channels"`
 }
 
 // ModelRate prices an LLM model in micros per million tokens.
@@ -364,6 +448,42 @@ type AdjustmentResult struct {
 	RequestID string `json:"-"`
 }
 
+// GrantRequest is an operator credit that expires: a grant entry whose
+// unused remainder leaves the wallet at ExpiresAt as an expiry entry.
+type GrantRequest struct {
+	// AmountMicros is 1..10^15.
+	AmountMicros int64
+	// ExpiresAt is sent in UTC with millisecond precision (the server's).
+	ExpiresAt time.Time
+	Reason    string
+	// Reference makes the grant exactly-once. Empty: the client makes a
+	// random one, keeps it across retries and reports it in the result.
+	Reference string
+}
+
+// MarshalJSON writes the request body, expires_at as RFC 3339 UTC with
+// milliseconds.
+func (g GrantRequest) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		AmountMicros int64  `json:"amount_micros"`
+		ExpiresAt    string `json:"expires_at"`
+		Reason       string `json:"reason,omitempty"`
+		Reference    string `json:"reference"`
+	}{g.AmountMicros, g.ExpiresAt.UTC().Format(timeParamLayout), g.Reason, g.Reference})
+}
+
+// GrantResult is the grant entry and the wallet after it.
+type GrantResult struct {
+	Transaction Transaction `json:"transaction"`
+	Balance     Balance     `json:"balance"`
+	// Replayed is true when the reference was already granted with the
+	// same body: Transaction is the original and nothing was credited again.
+	Replayed bool `json:"-"`
+	// Reference is the reference the request carried.
+	Reference string `json:"-"`
+	RequestID string `json:"-"`
+}
+
 // AuditReport is GET /admin/v1/audit: every balance recomputed from the
 // durable ledger and compared with memory.
 type AuditReport struct {
@@ -382,12 +502,26 @@ type AuditMismatch struct {
 type ClusterInfo struct {
 	NodeID string `json:"node_id"`
 	// Leader is the leader's node id, nil when none is known.
-	Leader       *string       `json:"leader"`
-	Term         uint64        `json:"term"`
-	CommitIndex  uint64        `json:"commit_index"`
-	AppliedIndex uint64        `json:"applied_index"`
-	Digest       string        `json:"digest"`
-	Nodes        []ClusterNode `json:"nodes"`
+	Leader       *string `json:"leader"`
+	Term         uint64  `json:"term"`
+	CommitIndex  uint64  `json:"commit_index"`
+	AppliedIndex uint64  `json:"applied_index"`
+	// SnapshotIndex is the log index of the node's last Raft snapshot
+	// (taken or installed); 0 before the first.
+	SnapshotIndex uint64 `json:"snapshot_index"`
+	// Digest is a SHA-256 of the node's whole state at AppliedIndex:
+	// replicas that applied the same log report the same digest.
+	Digest string        `json:"digest"`
+	Nodes  []ClusterNode `json:"nodes"`
+}
+
+// ClusterJoinRequest adds a node to the cluster as a voter.
+type ClusterJoinRequest struct {
+	NodeID string `json:"node_id"`
+	// RaftAddr is host:port of the node's Raft transport.
+	RaftAddr string `json:"raft_addr"`
+	// HTTPAddr is host:port of the node's HTTP API.
+	HTTPAddr string `json:"http_addr"`
 }
 
 // ClusterNode is one member of the cluster.

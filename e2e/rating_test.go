@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,10 +77,13 @@ func TestRatedCharges(t *testing.T) {
 	for _, g := range grouped {
 		keys[g.(map[string]any)["key"].(string)] = true
 	}
-	for _, k := range []string{"sms:1", "sms:44", "sms:*", "voice:1"} {
+	for _, k := range []string{"sms:1", "sms:44", "sms:*", "voice:1", "llm:-"} {
 		if !keys[k] {
 			t.Fatalf("group %s missing from %v", k, keys)
 		}
+	}
+	if keys["llm:gpt-4o-mini"] {
+		t.Fatalf("group_by=destination shows a model: %v", keys)
 	}
 	byModel := c.Do("GET", "/api/v1/billing/usage-by-channel?group_by=model", nil).Expect(t, 200).JSON["data"].([]any)
 	found := false
@@ -90,6 +94,20 @@ func TestRatedCharges(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("llm:gpt-4o-mini missing: %v", byModel)
+	}
+	for _, g := range byModel {
+		if k := g.(map[string]any)["key"].(string); k != "llm:gpt-4o-mini" && !strings.HasSuffix(k, ":-") {
+			t.Fatalf("group_by=model shows %q", k)
+		}
+	}
+	// The operator reads the default card and an org's effective card.
+	def := s.Admin().Do("GET", "/admin/v1/rates", nil).Expect(t, 200).Data()
+	if num(t, obj(t, obj(t, obj(t, def, "channels"), "sms"), "prices"), "*") != 50000 {
+		t.Fatalf("default card: %v", def)
+	}
+	eff := s.Admin().Do("GET", "/admin/v1/orgs/"+org.ID+"/rates", nil).Expect(t, 200).Data()
+	if num(t, obj(t, obj(t, obj(t, eff, "channels"), "sms"), "prices"), "*") != 1000 {
+		t.Fatalf("org's effective card: %v", eff)
 	}
 }
 
@@ -249,5 +267,24 @@ func TestGrantsExpireUnderConcurrentSpends(t *testing.T) {
 	audit := a.Do("GET", "/admin/v1/audit", nil).Expect(t, 200).Data()
 	if len(audit["mismatches"].([]any)) != 0 {
 		t.Fatalf("audit: %v", audit)
+	}
+}
+
+// oaExerciseRateReads covers the operator's rate-card reads (TestEveryRoute).
+func oaExerciseRateReads(t *testing.T, s *testserver.Server) {
+	a := s.Admin()
+	a.Do("GET", "/admin/v1/rates", nil).Expect(t, 200)
+	if r := s.Anon().Do("GET", "/admin/v1/rates", nil); r.Status != 401 {
+		t.Errorf("default card without the token: %d", r.Status)
+	}
+	org := s.MustOrg(t, "RateReads", 0)
+	if d := a.Do("GET", "/admin/v1/orgs/"+org.ID+"/rates", nil).Expect(t, 200).Data(); d["org_id"] != org.ID {
+		t.Errorf("org card: %v", d)
+	}
+	if r := a.Do("GET", "/admin/v1/orgs/org_00000000000000000000000000/rates", nil); r.Status != 404 {
+		t.Errorf("unknown org's card: %d", r.Status)
+	}
+	if r := s.Anon().Do("GET", "/admin/v1/orgs/"+org.ID+"/rates", nil); r.Status != 401 {
+		t.Errorf("org card without the token: %d", r.Status)
 	}
 }

@@ -198,6 +198,15 @@ func (a *applier) putTxn(t TxnState) {
 	a.out.Txns = append(a.out.Txns, t)
 }
 
+// noteEntry makes a new entry's side record visible to later commands of
+// this batch without persisting it: a fresh record is derivable from the
+// entry itself (TxnFromEntry), which the store does on a miss. Only changes
+// (refunds, delivery reports) are persisted, so a charge writes one key less.
+func (a *applier) noteEntry(e *Entry) {
+	t := TxnFromEntry(e)
+	a.e.pendingTxns[t.ID] = &t
+}
+
 // write appends a ledger entry of amountMicros (signed) to o's wallet. The
 // caller has checked that the result fits; write asserts it.
 func (a *applier) write(o *Org, typ EntryType, amountMicros int64, reference string, md Metadata, expiresAtMs int64) *Entry {
@@ -329,21 +338,30 @@ func (a *applier) charge(o *Org, c *Command) Result {
 	e := a.debit(o, EntrySpend, amount, "charge:"+c.Reference, md)
 	a.putRef(o.rec.ID, NSCharge, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
 	day := UnixDay(a.timeMs)
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntrySpend, AmountMicros: amount, Channel: c.Channel, Group: group, Day: day})
+	a.noteEntry(e)
 	a.out.Usage = append(a.out.Usage, UsageDelta{OrgID: o.rec.ID, Day: day, Channel: c.Channel, Group: group, Messages: 1, CostMicros: amount})
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
 }
 
-// groupOf is a spend's usage group: the matched destination prefix or the
-// model, "-" when it has neither.
+// groupOf is a spend's usage group, typed by what it groups: "d:" and the
+// matched destination prefix, "m:" and the model, or "-" when it has neither.
+// usage-by-channel?group_by=destination shows only "d:" groups (others as
+// "-"), group_by=model only "m:" groups.
 func groupOf(md Metadata) string {
-	for _, key := range [...]string{"country", "model"} {
-		if v, ok := md.Get(key); ok && len(v) >= 2 && v[0] == '"' {
-			return v[1 : len(v)-1]
-		}
+	if v, ok := md.Get("country"); ok && len(v) >= 2 && v[0] == '"' {
+		return GroupDestination + jsonStringValue(v)
+	}
+	if v, ok := md.Get("model"); ok && len(v) >= 2 && v[0] == '"' {
+		return GroupModel + jsonStringValue(v)
 	}
 	return "-"
 }
+
+// Usage group prefixes (see groupOf).
+const (
+	GroupDestination = "d:"
+	GroupModel       = "m:"
+)
 
 func replayOrConflict(rec RefRecord, bodyHash, conflictMsg string) Result {
 	if rec.BodyHash == bodyHash {
@@ -378,7 +396,7 @@ func (a *applier) adjustment(o *Org, c *Command) Result {
 	}
 	a.putRef(o.rec.ID, NSAdjustment, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
 	// Recorded so that a refund of it is not_refundable, not not_found.
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryAdjustment, AmountMicros: max(amt, -amt), Day: UnixDay(a.timeMs)})
+	a.noteEntry(e)
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
 }
 
@@ -419,7 +437,7 @@ func (a *applier) refund(o *Org, c *Command) Result {
 	e := a.write(o, EntryRefund, amt, "refund:"+t.ID, md, 0)
 	a.putRef(o.rec.ID, NSRefund, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
 	// Recorded so that a refund of the refund is not_refundable, not not_found.
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryRefund, AmountMicros: amt, Day: UnixDay(a.timeMs)})
+	a.noteEntry(e)
 	t.RefundedMicros += amt
 	if t.RefundedMicros == t.AmountMicros {
 		t.RefundedAtMs = a.timeMs

@@ -434,9 +434,9 @@ func TestChargeMetadataAndGroup(t *testing.T) {
 		want    Metadata
 	}{
 		{nil, "sms", "-", Metadata{{"channel", `"sms"`}}},
-		{Metadata{{"country", `"US"`}, {"destination", `"14155550100"`}}, "sms", "US",
+		{Metadata{{"country", `"US"`}, {"destination", `"14155550100"`}}, "sms", "d:US",
 			Metadata{{"channel", `"sms"`}, {"country", `"US"`}, {"destination", `"14155550100"`}}},
-		{Metadata{{"input_tokens", "12"}, {"model", `"gpt-x"`}}, "llm", "gpt-x",
+		{Metadata{{"input_tokens", "12"}, {"model", `"gpt-x"`}}, "llm", "m:gpt-x",
 			Metadata{{"channel", `"llm"`}, {"input_tokens", "12"}, {"model", `"gpt-x"`}}},
 		// A client-sent channel key is replaced by the command's channel.
 		{Metadata{{"a", "1"}, {"channel", `"evil"`}, {"z", "true"}}, "voice", "-",
@@ -907,7 +907,7 @@ func TestDelivery(t *testing.T) {
 		usage  []UsageDelta
 	}
 	steps := []step{
-		{s1.TxID, DeliveryDelivered, CodeOK, []UsageDelta{{OrgID: org, Day: 3, Channel: "sms", Group: "US", Delivered: 1}}},
+		{s1.TxID, DeliveryDelivered, CodeOK, []UsageDelta{{OrgID: org, Day: 3, Channel: "sms", Group: "d:US", Delivered: 1}}},
 		{s1.TxID, DeliveryDelivered, CodeOK, nil},    // same status: no-op
 		{s1.TxID, DeliveryFailed, CodeConflict, nil}, // a change
 		{s2.TxID, DeliveryFailed, CodeOK, []UsageDelta{{OrgID: org, Day: 3, Channel: "sms", Group: "-", Failed: 1}}},
@@ -939,7 +939,7 @@ func TestDelivery(t *testing.T) {
 		t.Fatalf("delivery states %v %v", t1.Delivery, t2.Delivery)
 	}
 	// Usage rows: messages and cost from the charges, counts from reports.
-	u := h.st.Usage[UsageDelta{OrgID: org, Day: 3, Channel: "sms", Group: "US"}]
+	u := h.st.Usage[UsageDelta{OrgID: org, Day: 3, Channel: "sms", Group: "d:US"}]
 	if u.Messages != 1 || u.Delivered != 1 || u.Failed != 0 || u.CostMicros != 100 {
 		t.Fatalf("US usage row %+v", u)
 	}

@@ -1,5 +1,10 @@
 package engine
 
+import (
+	"encoding/json"
+	"strings"
+)
+
 // EntryType is the kind of a ledger entry (credit_transactions.type).
 type EntryType uint8
 
@@ -156,6 +161,39 @@ type TxnState struct {
 	Channel        string    `json:"ch,omitempty"`
 	Group          string    `json:"grp,omitempty"`
 	Day            int64     `json:"day"` // unix day of the entry, for usage aggregates
+}
+
+// TxnFromEntry is the side record of an entry nothing has changed yet:
+// stores derive it from the entry on a miss instead of persisting it.
+func TxnFromEntry(e *Entry) TxnState {
+	ch := ""
+	if v, ok := e.Metadata.Get("channel"); ok {
+		ch = jsonStringValue(v)
+	}
+	return TxnState{
+		ID:           e.ID,
+		OrgID:        e.OrgID,
+		Type:         e.Type,
+		AmountMicros: max(e.AmountMicros, -e.AmountMicros),
+		Channel:      ch,
+		Group:        groupOf(e.Metadata),
+		Day:          UnixDay(e.CreatedAtMs),
+	}
+}
+
+// jsonStringValue decodes a JSON string literal ("" for anything else).
+func jsonStringValue(raw string) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	if !strings.Contains(raw, `\`) {
+		return raw[1 : len(raw)-1]
+	}
+	var s string
+	if json.Unmarshal([]byte(raw), &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // RefRecord remembers what a reference (or Idempotency-Key) did, so a retry

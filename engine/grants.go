@@ -47,7 +47,7 @@ func (a *applier) grant(o *Org, c *Command) Result {
 	}
 	e := a.write(o, EntryGrant, c.AmountMicros, "grant:"+c.Reference, md, c.ExpiresAtMs)
 	a.putRef(o.rec.ID, NSGrant, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryGrant, AmountMicros: c.AmountMicros, Day: UnixDay(a.timeMs)})
+	a.noteEntry(e)
 	o.rec.Lots = append(o.rec.Lots, Lot{EntryID: e.ID, ExpiresAtMs: c.ExpiresAtMs, Remaining: c.AmountMicros})
 	sortLots(o.rec.Lots)
 	a.e.scheduleDeadline(c.ExpiresAtMs, o.rec.ID)

@@ -310,7 +310,7 @@ func (a *applier) holdCommit(o *Org, c *Command) Result {
 	e := a.write(o, EntrySpend, -total, "reservation:"+h.Reference, md, 0)
 	dropEmptyLots(o)
 	day := UnixDay(a.timeMs)
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntrySpend, AmountMicros: total, Channel: h.Channel, Group: group, Day: day})
+	a.noteEntry(e)
 	a.out.Usage = append(a.out.Usage, UsageDelta{OrgID: o.rec.ID, Day: day, Channel: h.Channel, Group: group, Messages: 1, CostMicros: total})
 
 	h.Status = HoldCommitted

@@ -789,7 +789,7 @@ func TestHoldRatedWithCardAtCreation(t *testing.T) {
 			t.Fatalf("commit metadata %s = %s, want %s (%v)", k, got, v, m)
 		}
 	}
-	if txn, _ := h.st.Txn(org, rc.TxID); txn.Group != "1" {
+	if txn, _ := h.st.Txn(org, rc.TxID); txn.Group != GroupDestination+"1" {
 		t.Fatalf("commit group %+v", txn)
 	}
 	// Above the estimate: the excess comes from available.

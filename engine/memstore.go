@@ -18,6 +18,8 @@ type MemStore struct {
 	Invoices []InvoiceRecord
 	Holds    map[string]Hold
 	Settings Settings
+
+	entryIndex map[string]int // entry id -> position in Entries
 }
 
 // NewMemStore returns an empty MemStore.
@@ -31,10 +33,18 @@ func (m *MemStore) Ref(orgID string, ns byte, ref string) (RefRecord, bool) {
 	return r, ok
 }
 
-// Txn implements ColdStore.
+// Txn implements ColdStore: the persisted side record, else the one the
+// entry implies.
 func (m *MemStore) Txn(orgID, txID string) (TxnState, bool) {
 	t, ok := m.Txns[txID]
-	if !ok || t.OrgID != orgID {
+	if !ok {
+		e := m.entry(txID)
+		if e == nil {
+			return TxnState{}, false
+		}
+		t = TxnFromEntry(e)
+	}
+	if t.OrgID != orgID {
 		return TxnState{}, false
 	}
 	return t, true
@@ -63,8 +73,33 @@ func (m *MemStore) OpenHolds() []Hold {
 	return out
 }
 
+// entry finds a stored entry by id. Tests build MemStores by copying
+// Entries, so the index is rebuilt whenever it does not match.
+func (m *MemStore) entry(id string) *Entry {
+	if i, ok := m.entryIndex[id]; ok && i < len(m.Entries) && m.Entries[i].ID == id {
+		return &m.Entries[i]
+	}
+	if len(m.entryIndex) == len(m.Entries) {
+		return nil
+	}
+	m.entryIndex = make(map[string]int, len(m.Entries))
+	for i := range m.Entries {
+		m.entryIndex[m.Entries[i].ID] = i
+	}
+	if i, ok := m.entryIndex[id]; ok {
+		return &m.Entries[i]
+	}
+	return nil
+}
+
 // Write persists c.
 func (m *MemStore) Write(c *Changes) {
+	if m.entryIndex == nil {
+		m.entryIndex = map[string]int{}
+	}
+	for i := range c.Entries {
+		m.entryIndex[c.Entries[i].ID] = len(m.Entries) + i
+	}
 	for _, h := range c.Holds {
 		m.Holds[h.ID] = h
 	}

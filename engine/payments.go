@@ -266,7 +266,7 @@ func (a *applier) disputeCreated(o *Org, c *Command) Result {
 	o.rec.Disputed = true
 	a.touch(o)
 	a.putRef(o.rec.ID, NSDispute, c.TxID, RefRecord{TxID: e.ID})
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryDispute, AmountMicros: -e.AmountMicros, Day: UnixDay(a.timeMs)})
+	a.noteEntry(e)
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
 }
 
@@ -327,7 +327,7 @@ func (a *applier) topupRefund(o *Org, c *Command, t TxnState) Result {
 	}
 	e := a.debit(o, EntryTopupRefund, amt, "refund:"+t.ID, md)
 	a.putRef(o.rec.ID, NSRefund, c.Reference, RefRecord{TxID: e.ID, BodyHash: c.BodyHash})
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryTopupRefund, AmountMicros: amt, Day: UnixDay(a.timeMs)})
+	a.noteEntry(e)
 	t.RefundedMicros += amt
 	if t.RefundedMicros == t.AmountMicros {
 		t.RefundedAtMs = a.timeMs

@@ -777,10 +777,14 @@ func TestRatedCharges(t *testing.T) {
 				}
 			}
 			txn, _ := h.st.Txn(tc.org, r.TxID)
-			if txn.Group != tc.group || txn.AmountMicros != tc.cost || txn.Channel != tc.channel {
+			wantGroup := GroupDestination + tc.group // usage groups are typed by dimension
+			if tc.channel == "llm" {
+				wantGroup = GroupModel + tc.group
+			}
+			if txn.Group != wantGroup || txn.AmountMicros != tc.cost || txn.Channel != tc.channel {
 				t.Fatalf("txn %+v", txn)
 			}
-			if u := h.last.Usage; len(u) != 1 || u[0].Group != tc.group || u[0].CostMicros != tc.cost || u[0].Messages != 1 {
+			if u := h.last.Usage; len(u) != 1 || u[0].Group != wantGroup || u[0].CostMicros != tc.cost || u[0].Messages != 1 {
 				t.Fatalf("usage %+v", u)
 			}
 		})

@@ -70,10 +70,24 @@ func (a *applier) topupCreate(o *Org, c *Command) Result {
 
 // topupComplete credits a paid top-up exactly once, however often the
 // payment provider reports it, and issues its receipt.
+//
+// A top-up that expired is still credited: its checkout expired, yet the
+// provider reports a payment (a late event, or expiry raced the payment), so
+// the money was taken and belongs in the wallet.
+//
+// A command that carries what was paid (Currency set: every Stripe checkout
+// event the server maps) must match the top-up: the same amount in the same
+// currency, and the top-up's own checkout session when one is recorded;
+// otherwise nothing is credited (CodeInvalid, nothing written) and the
+// payment is left to the operator. Commands without it (the development
+// provider, log entries written before the check) apply as before.
 func (a *applier) topupComplete(o *Org, c *Command) Result {
 	t, ok := a.topup(c.TopupID)
 	if !ok || t.OrgID != o.rec.ID {
 		return Result{Code: CodeNotFound, Message: "top-up not found"}
+	}
+	if msg := paymentMismatch(t, c); msg != "" {
+		return Result{Code: CodeInvalid, Message: msg}
 	}
 	if t.Status == TopupPaid {
 		return Result{Code: CodeReplayed, TxID: t.EntryID, ID: t.ID}
@@ -96,7 +110,7 @@ func (a *applier) topupComplete(o *Org, c *Command) Result {
 	md = md.with("topup_id", jsonString(t.ID))
 	e := a.write(o, EntryTopup, t.CreditMicros, reference, md, 0)
 	a.putRef(o.rec.ID, NSSession, reference, RefRecord{TxID: e.ID})
-	a.putTxn(TxnState{ID: e.ID, OrgID: o.rec.ID, Type: EntryTopup, AmountMicros: t.CreditMicros, Day: UnixDay(a.timeMs)})
+	a.noteEntry(e)
 
 	if t.Provider == "dev" {
 		t.InvoiceID = a.devReceipt(o, &t, c)
@@ -110,6 +124,23 @@ func (a *applier) topupComplete(o *Org, c *Command) Result {
 	o.rec.LastTopupID = t.ID
 	a.touch(o)
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e, ID: t.ID}
+}
+
+// paymentMismatch says why a completion that carries the paid amount and
+// currency does not belong to the top-up, or "" when it does (or carries
+// none).
+func paymentMismatch(t TopupRecord, c *Command) string {
+	if c.Currency == "" {
+		return ""
+	}
+	if c.Currency != t.Currency || c.AmountMinor != t.AmountMinor {
+		return "payment of " + strconv.FormatInt(c.AmountMinor, 10) + " " + strconv.Quote(c.Currency) +
+			" does not match top-up " + t.ID + " of " + strconv.FormatInt(t.AmountMinor, 10) + " " + strconv.Quote(t.Currency)
+	}
+	if c.SessionID != "" && t.SessionID != "" && c.SessionID != t.SessionID {
+		return "checkout session " + strconv.Quote(c.SessionID) + " is not the session of top-up " + t.ID
+	}
+	return ""
 }
 
 // devReceipt issues the development provider's numbered receipt

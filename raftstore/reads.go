@@ -116,3 +116,12 @@ func (n *Node) TopupByPaymentIntent(pi string) (engine.TopupRecord, bool, error)
 
 // FxRates returns the committed FX table (USD per unit x 10^8).
 func (n *Node) FxRates() map[string]int64 { return n.engine.FxRates() }
+
+// DefaultRates returns the default rate card and its version.
+func (n *Node) DefaultRates() (engine.RateCard, int64) {
+	st := n.engine.Settings()
+	if st.DefaultCard == nil {
+		return engine.RateCard{Channels: map[string]engine.ChannelRate{}}, st.DefaultCardVersion
+	}
+	return *st.DefaultCard, st.DefaultCardVersion
+}

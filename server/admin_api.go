@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -29,7 +30,9 @@ var adminRoutes = []adminRoute{
 	{"orgs/{}/adjustments", "POST", (*Server).adminAdjust},
 	{"orgs/{}/grants", "POST", (*Server).adminGrant},
 	{"orgs/{}/rates", "PUT", (*Server).adminPutOrgRates},
+	{"orgs/{}/rates", "GET", (*Server).adminGetOrgRates},
 	{"rates", "PUT", (*Server).adminPutRates},
+	{"rates", "GET", (*Server).adminGetRates},
 	{"fx-rates", "PUT", (*Server).adminPutFxRates},
 	{"fx-rates", "GET", (*Server).adminGetFxRates},
 	{"orgs/{}/pause", "POST", (*Server).adminPause},
@@ -431,6 +434,8 @@ func (s *Server) adminGrant(ctx *fasthttp.RequestCtx, rs *reqState, args []strin
 		var perr error
 		if expiresMs, perr = parseTimeParam(expires); perr != nil || expiresMs <= 0 {
 			err = invalidField("expires_at", "must be an RFC 3339 timestamp")
+		} else if expiresMs <= time.Now().UnixMilli() {
+			err = invalidField("expires_at", "must be in the future")
 		}
 	}
 	if err == nil {
@@ -564,4 +569,35 @@ func clusterError(err error) *apiError {
 		return invalid(msg)
 	}
 	return newError(errUnavailable, "membership change failed: "+msg)
+}
+
+// adminGetRates returns the default rate card and its version.
+func (s *Server) adminGetRates(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) {
+	card, version := s.store.DefaultRates()
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kInt("version", version)
+		w.kNull("org_id")
+		w.key("channels")
+		writeRateCard(w, &card)
+		w.objEnd()
+	})
+}
+
+// adminGetOrgRates returns an org's effective card (the default with its
+// override applied).
+func (s *Server) adminGetOrgRates(ctx *fasthttp.RequestCtx, rs *reqState, args []string) {
+	card, version, ok := s.store.Rates(args[0])
+	if !ok {
+		respondError(ctx, rs, newError(errNotFound, "org not found"))
+		return
+	}
+	respond(ctx, rs, 200, func(w *jw) {
+		w.objStart()
+		w.kInt("version", version)
+		w.kStr("org_id", args[0])
+		w.key("channels")
+		writeRateCard(w, &card)
+		w.objEnd()
+	})
 }

@@ -35,8 +35,10 @@ type Store interface {
 	Topup(id string) (engine.TopupRecord, bool, error)
 	// Estimate prices usage with the cards in force now (for admission).
 	Estimate(org, channel string, u *engine.Usage) (int64, string, bool)
-	// Rates is the org's effective rate card and its newest version.
+	// Rates is the org's effective rate card and its newest version;
+	// DefaultRates the default card and its version.
 	Rates(org string) (engine.RateCard, int64, bool)
+	DefaultRates() (engine.RateCard, int64)
 	// Hold returns a reservation.
 	Hold(org, id string) (engine.Hold, bool, error)
 	Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error)

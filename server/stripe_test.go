@@ -151,15 +151,15 @@ func TestWebhookEventCommands(t *testing.T) {
 		want   []engine.Command
 	}{
 		{"completed and paid credits", engine.EventCheckoutCompleted, session("paid", md, "org_1"), []engine.Command{with(ev(engine.EventCheckoutCompleted), func(c *engine.Command) {
-			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor = "org_1", "tu_1", "cs_1", "pi_1", 10000
+			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor, c.Currency = "org_1", "tu_1", "cs_1", "pi_1", 10000, "usd"
 		})}},
 		{"completed but unpaid waits", engine.EventCheckoutCompleted, session("unpaid", md, "org_1"), nil},
 		{"org from client_reference_id", engine.EventCheckoutCompleted, session("paid", map[string]string{"topup_id": "tu_1"}, "org_1"), []engine.Command{with(ev(engine.EventCheckoutCompleted), func(c *engine.Command) {
-			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor = "org_1", "tu_1", "cs_1", "pi_1", 10000
+			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor, c.Currency = "org_1", "tu_1", "cs_1", "pi_1", 10000, "usd"
 		})}},
 		{"session of no top-up", engine.EventCheckoutCompleted, session("paid", nil, ""), nil},
 		{"async payment succeeded credits", engine.EventCheckoutAsyncSucceded, session("paid", md, "org_1"), []engine.Command{with(ev(engine.EventCheckoutAsyncSucceded), func(c *engine.Command) {
-			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor = "org_1", "tu_1", "cs_1", "pi_1", 10000
+			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor, c.Currency = "org_1", "tu_1", "cs_1", "pi_1", 10000, "usd"
 		})}},
 		{"expired closes", engine.EventCheckoutExpired, session("unpaid", md, "org_1"), []engine.Command{with(ev(engine.EventCheckoutExpired), func(c *engine.Command) {
 			c.OrgID, c.TopupID, c.SessionID, c.PaymentIntent, c.AmountMinor = "org_1", "tu_1", "cs_1", "pi_1", 10000

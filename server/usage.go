@@ -3,6 +3,7 @@ package server
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -47,7 +48,7 @@ func (s *Server) usageByChannel(ctx *fasthttp.RequestCtx, rs *reqState, k *engin
 	for _, r := range rows {
 		key := r.Channel
 		if groupBy != "" {
-			key = r.Channel + ":" + r.Group
+			key = r.Channel + ":" + groupFor(groupBy, r.Group)
 		}
 		u := byKey[key]
 		if u == nil {
@@ -87,4 +88,17 @@ func (s *Server) usageByChannel(ctx *fasthttp.RequestCtx, rs *reqState, k *engin
 		}
 		w.arrEnd()
 	})
+}
+
+// groupFor shows a stored usage group for the dimension asked for: a spend
+// grouped by the other dimension (or by none) shows as "-".
+func groupFor(groupBy, group string) string {
+	prefix := engine.GroupDestination
+	if groupBy == "model" {
+		prefix = engine.GroupModel
+	}
+	if strings.HasPrefix(group, prefix) {
+		return group[len(prefix):]
+	}
+	return "-"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/stripe/stripe-go/v79"
 	"github.com/stripe/stripe-go/v79/webhook"
@@ -20,6 +21,17 @@ import (
 // does not act on, and events about top-ups or orgs it does not know, are
 // answered 200 and change nothing (Stripe would otherwise retry them for
 // days); a bad signature or a stale timestamp is 400 and changes nothing.
+//
+// A paid checkout session credits its top-up only when it is the top-up's:
+// the org in its metadata (and client_reference_id, when both are set), the
+// top-up of that org in its metadata, the same amount_total and currency
+// (compared by the engine, so every replica decides alike) and the
+// top-up's recorded session. A payment that does not match credits nothing,
+// is answered 200 all the same (the signed event is authentic; Stripe's
+// retries would bring the same contradiction for days) and is logged as a
+// warning for the operator to settle, since money may have been taken. A
+// payment for a top-up whose checkout already expired is still credited,
+// once: the money was taken.
 
 // stripeWebhookPath is served before org authentication (server.go).
 const stripeWebhookPath = "/api/v1/billing/webhooks/stripe"
@@ -47,6 +59,14 @@ type eventError struct{ msg string }
 
 func (e *eventError) Error() string { return e.msg }
 
+// eventMismatch is a verified payment event that contradicts itself or its
+// top-up: it credits nothing and is answered 200 (Stripe's retries would
+// deliver the same event again and cannot change the answer), logged as a
+// warning for the operator, since money may have been taken.
+type eventMismatch struct{ msg string }
+
+func (e *eventMismatch) Error() string { return e.msg }
+
 // eventCommands maps a verified Stripe event to the commands that apply it,
 // and says why when there are none.
 func eventCommands(ev *stripe.Event, look eventLookup) ([]engine.Command, string, error) {
@@ -72,10 +92,21 @@ func eventCommands(ev *stripe.Event, look eventLookup) ([]engine.Command, string
 		if org == "" || topup == "" {
 			return nil, "checkout session without org and top-up metadata", nil
 		}
+		if ref := sess.ClientReferenceID; ref != "" && ref != org {
+			return nil, "", &eventMismatch{"checkout session's client_reference_id " + ref + " is not its metadata org_id " + org}
+		}
 		c := base
 		c.OrgID, c.TopupID, c.SessionID, c.AmountMinor = org, topup, sess.ID, sess.AmountTotal
 		if sess.PaymentIntent != nil {
 			c.PaymentIntent = sess.PaymentIntent.ID
+		}
+		if typ != engine.EventCheckoutExpired {
+			// What was paid: the engine credits only when it matches the
+			// top-up (amount and currency), so the comparison is replicated.
+			c.Currency = strings.ToLower(string(sess.Currency))
+			if c.Currency == "" || sess.AmountTotal <= 0 {
+				return nil, "", &eventMismatch{"paid checkout session without amount_total and currency"}
+			}
 		}
 		return []engine.Command{c}, "", nil
 
@@ -251,16 +282,22 @@ func (s *Server) stripeWebhook(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine
 	}
 	cmds, why, err := eventCommands(&ev, webhookLookup{s})
 	var bad *eventError
+	var mismatch *eventMismatch
 	switch {
 	case errors.As(err, &bad):
 		respondError(ctx, rs, invalid(bad.msg))
 		return
+	case errors.As(err, &mismatch):
+		s.log.Warn("stripe payment event refused: nothing credited; review the payment", "event", ev.ID, "type", ev.Type, "why", mismatch.msg)
+		cmds, why = nil, ""
 	case err != nil:
 		respondError(ctx, rs, newError(errUnavailable, "the event cannot be applied now; retry"))
 		return
 	}
 	if len(cmds) == 0 {
-		s.log.Info("stripe event ignored", "event", ev.ID, "type", ev.Type, "why", why)
+		if why != "" {
+			s.log.Info("stripe event ignored", "event", ev.ID, "type", ev.Type, "why", why)
+		}
 	} else {
 		res, aerr := s.submit(ctx, cmds...)
 		if aerr != nil {
@@ -272,6 +309,9 @@ func (s *Server) stripeWebhook(ctx *fasthttp.RequestCtx, rs *reqState, _ *engine
 				s.log.Debug("stripe event applied", "event", cmds[i].Reference, "type", ev.Type, "org", cmds[i].OrgID, "tx", r.TxID)
 				continue
 			}
+			// A refused payment (no such top-up of the org, or one whose
+			// amount, currency or session differs) credits nothing: 200
+			// all the same, as redelivery cannot change the answer.
 			s.log.Warn("stripe event changed nothing", "event", cmds[i].Reference, "type", ev.Type,
 				"org", cmds[i].OrgID, "topup", cmds[i].TopupID, "code", r.Code.String(), "msg", r.Message)
 		}

@@ -138,5 +138,8 @@ func (s *State) Restore(r io.Reader) error {
 		b.Close()
 		return err
 	}
-	return b.Close()
+	if err := b.Close(); err != nil {
+		return err
+	}
+	return s.loadRefFilter()
 }

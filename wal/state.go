@@ -16,11 +16,32 @@ import (
 //
 // Writes come from one goroutine (the FSM). Reads may come from any.
 type State struct {
-	db *pebble.DB
+	db   *pebble.DB
+	refs *refFilter // every stored reference; see refFilter
 }
 
-// NewState returns the state stored in db.
-func NewState(db *pebble.DB) *State { return &State{db: db} }
+// NewState returns the state stored in db, loading the reference filter
+// from the stored references.
+func NewState(db *pebble.DB) *State {
+	s := &State{db: db}
+	if err := s.loadRefFilter(); err != nil {
+		// Without a complete filter a stored reference could look new:
+		// that would charge twice, so refuse to run.
+		panic(fmt.Sprintf("wal: load reference filter: %v", err))
+	}
+	return s
+}
+
+// loadRefFilter (re)builds the reference filter from every x/ key.
+func (s *State) loadRefFilter() error {
+	f := newRefFilter()
+	err := s.scan([]byte{prefixRef, keySep}, func(k, _ []byte) error {
+		f.add(k)
+		return nil
+	})
+	s.refs = f
+	return err
+}
 
 // DB returns the underlying database.
 func (s *State) DB() *pebble.DB { return s.db }
@@ -40,7 +61,11 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 	}
 	for i := range c.Refs {
 		r := &c.Refs[i]
-		if err := b.Set(refKey(r.OrgID, r.NS, r.Ref), mustJSON(&r.Rec), nil); err != nil {
+		k := refKey(r.OrgID, r.NS, r.Ref)
+		// Into the filter before the write is visible, so a reader never
+		// sees the key stored yet filtered out.
+		s.refs.add(k)
+		if err := b.Set(k, mustJSON(&r.Rec), nil); err != nil {
 			return err
 		}
 	}
@@ -189,13 +214,25 @@ func (s *State) get(key []byte) ([]byte, error) {
 // charge without knowing whether its reference exists could apply it twice.
 func (s *State) Ref(orgID string, ns byte, ref string) (engine.RefRecord, bool) {
 	var r engine.RefRecord
-	return r, s.mustGetJSON(refKey(orgID, ns, ref), &r)
+	k := refKey(orgID, ns, ref)
+	if !s.refs.mayContain(k) {
+		return r, false
+	}
+	return r, s.mustGetJSON(k, &r)
 }
 
-// Txn implements engine.ColdStore.
+// Txn implements engine.ColdStore: the side record when something changed
+// it, else the one the entry implies (fresh records are not stored).
 func (s *State) Txn(orgID, txID string) (engine.TxnState, bool) {
 	var t engine.TxnState
-	return t, s.mustGetJSON(txnKey(orgID, txID), &t)
+	if s.mustGetJSON(txnKey(orgID, txID), &t) {
+		return t, true
+	}
+	var e engine.Entry
+	if !s.mustGetJSON(entryKey(orgID, txID), &e) {
+		return t, false
+	}
+	return engine.TxnFromEntry(&e), true
 }
 
 // Hold implements engine.ColdStore.

@@ -64,7 +64,8 @@ func init() {
 			help: "Outbound traffic pauses while available funds are at or below the threshold (0..10^15 micros)."},
 		{path: "keys create", args: "ORG [--role admin|charge|read]", group: groupAdmin, minArgs: 1, maxArgs: 1,
 			summary: "create an API key (default role admin); the secret is shown once", define: defKeysCreate,
-			help: "Roles: admin (everything in its org), charge (charges, delivery reports, balance), read (GET only)."},
+			help: "Roles: admin (everything in its org), charge (charges, reservations, delivery reports, balance,\n" +
+				"status, rates), read (GET routes except reservations)."},
 		{path: "keys list", args: "ORG", group: groupAdmin, minArgs: 1, maxArgs: 1,
 			summary: "list an org's keys (never their secrets)", define: defKeysList},
 		{path: "keys revoke", args: "ORG KEY", group: groupAdmin, minArgs: 2, maxArgs: 2,
@@ -73,6 +74,11 @@ func init() {
 			summary: "credit (positive) or debit (negative) an org's wallet", define: defAdjust,
 			help: "The reference makes the adjustment exactly-once: running the same command with the same\n" +
 				"reference again replays it. Without --reference a random one is generated (and printed)."},
+		{path: "grant", args: "ORG AMOUNT_MICROS --expires-at RFC3339 [--reason R] [--reference REF]", group: groupAdmin, minArgs: 2, maxArgs: 2,
+			summary: "credit an org with money that expires (spent first; the rest leaves at expiry)", define: defGrant,
+			help: "Spends and holds draw on the earliest-expiring credit first. At --expires-at the grant's unused\n" +
+				"remainder leaves the wallet as an expiry entry. The reference makes the grant exactly-once, as for\n" +
+				"adjust; without --reference a random one is generated (and printed)."},
 		{path: "pause", args: "ORG [--reason R]", group: groupAdmin, minArgs: 1, maxArgs: 1,
 			summary: "pause an org's outbound traffic (operator hold)", define: defPause},
 		{path: "unpause", args: "ORG", group: groupAdmin, minArgs: 1, maxArgs: 1,
@@ -80,11 +86,63 @@ func init() {
 		{path: "audit", group: groupAdmin,
 			summary: "recompute every balance from the ledger; exit 1 on a mismatch", define: defAudit},
 		{path: "cluster", group: groupAdmin, summary: "show Raft membership and state", define: defCluster},
+		{path: "cluster join", args: "--node-id ID --raft-addr HOST:PORT --http-addr HOST:PORT", group: groupAdmin,
+			summary: "add a node as a voter (or record its new address); joining again is a no-op", define: defClusterJoin,
+			help: "orbitd --join does this itself when a new node starts; use this to re-register a node's\n" +
+				"addresses. Any member accepts it (followers forward to the leader)."},
+		{path: "cluster remove", args: "NODE_ID", group: groupAdmin, minArgs: 1, maxArgs: 1,
+			summary: "take a node out of the cluster (not the leader itself)", define: defClusterRemove,
+			help: "The leader cannot remove itself: stop it, and remove it from the new leader."},
+		{path: "rates set", args: "FILE [--org ORG]", group: groupAdmin, minArgs: 1, maxArgs: 1,
+			summary: "commit the default rate card, or ORG's override, from a JSON file (- reads stdin)", define: defRatesSet,
+			help: "FILE holds {\"channels\": {...}} (prices in micros), for example:\n" +
+				"  {\"channels\": {\"sms\": {\"per\": \"unit\", \"prices\": {\"1\": 4200, \"*\": 50000}},\n" +
+				"                \"voice\": {\"per\": \"minute\", \"increment\": [60, 6], \"prices\": {\"1\": 9000, \"*\": 30000}},\n" +
+				"                \"llm\": {\"per\": \"token\", \"models\": {\"gpt-4o-mini\": {\"input_per_million\": 150000, \"output_per_million\": 600000}}}}}\n" +
+				"The output of 'orbitctl rates get' is accepted as is (its version is ignored: the server assigns\n" +
+				"the next one). An override replaces the default card for the channels it names. The card prices\n" +
+				"charges from the moment it is committed; holds keep the card they were created with."},
+		{path: "fx get", group: groupAdmin, summary: "show the FX table (USD per unit of each currency)", define: defFxGet},
+		{path: "fx set", args: "CUR=RATE... [--merge] | --clear", group: groupAdmin, maxArgs: -1,
+			summary: "replace the FX table, e.g. fx set eur=1.0825 gbp=1.27 (--merge keeps the others)", define: defFxSet,
+			help: "Rates are USD per unit of the currency: plain decimals above 0 and at most 10000 with at most\n" +
+				"8 decimals, kept exactly. Without --merge the table is replaced: currencies not named are removed;\n" +
+				"--clear removes every rate.\n" +
+				"Top-ups in a currency of the table are credited at the rate in force when they are created."},
 		{path: "balance", group: groupOrg, summary: "show the wallet of the key's org", define: defBalance},
 		{path: "transactions", args: "[--limit N] [--type T] [--channel C] [--all]", group: groupOrg,
 			summary: "list ledger entries, newest first", define: defTransactions},
 		{path: "charge", args: "--reference R --channel C --amount-micros N", group: groupOrg,
 			summary: "charge the wallet (the reference is the idempotency key)", define: defCharge},
+		{path: "rates get", args: "[--org ORG]", group: groupOrg,
+			summary: "print the key's org's effective rate card as JSON", define: defRatesGet,
+			help: "The card in force for the API key's org: the default card with the org's override applied.\n" +
+				"With --org, the key is checked to be one of ORG's (when an admin token is at hand too).\n" +
+				"The operator API has no route that reads the default card alone; 'rates set' prints the card\n" +
+				"it commits, and an org without an override shows the default card."},
+		{path: "topup", args: "--amount CENTS [--currency usd] --success-url URL --cancel-url URL [--idempotency-key K]", group: groupOrg,
+			summary: "start a top-up checkout and print its URL (the key needs the admin role)", define: defTopup,
+			help: "The wallet is credited once the payment at the checkout URL completes. The Idempotency-Key\n" +
+				"(generated unless given, and printed) makes the request exactly-once: running the command again\n" +
+				"with the same key and flags prints the same top-up and checkout URL, in its current status."},
+		{path: "reservations create", args: "--channel C (--amount-micros N | USAGE) [--reference R] [--ttl-seconds N]", group: groupOrg,
+			summary: "hold funds for a call or a streamed response", define: defResCreate,
+			help: "USAGE is an estimate rated with the card in force now: --destination D with --units N or\n" +
+				"--seconds N, or --model M with --input-tokens N and --output-tokens N. The reference makes the\n" +
+				"hold exactly-once (generated unless given). The hold expires after --ttl-seconds (default 300)."},
+		{path: "reservations get", args: "ID", group: groupOrg, minArgs: 1, maxArgs: 1,
+			summary: "show a hold", define: defResGet},
+		{path: "reservations extend", args: "ID --amount-micros N [--ttl-seconds N] [--idempotency-key K]", group: groupOrg, minArgs: 1, maxArgs: 1,
+			summary: "hold more on an open hold (the next slice of a call)", define: defResExtend,
+			help: "The Idempotency-Key (generated unless given, and printed) makes the extension exactly-once:\n" +
+				"repeating it with the same key never holds twice. --ttl-seconds moves the expiry to that many\n" +
+				"seconds from now."},
+		{path: "reservations commit", args: "ID (--amount-micros N | USAGE)", group: groupOrg, minArgs: 1, maxArgs: 1,
+			summary: "charge the actual usage and free the rest of the hold", define: defResCommit,
+			help: "USAGE is as for 'reservations create', rated with the card in force when the hold was created.\n" +
+				"The same commit again is a replay; another one is refused (409 reservation_closed)."},
+		{path: "reservations release", args: "ID", group: groupOrg, minArgs: 1, maxArgs: 1,
+			summary: "free a hold (releasing a released or expired hold is a no-op)", define: defResRelease},
 		{path: "demo", args: "[--name NAME]", group: groupOther,
 			summary: `create an org "Demo" with an admin key and $150.00, and print curls to try`, define: defDemo},
 	}
@@ -396,26 +454,31 @@ func defCluster(fs *flag.FlagSet) runFunc {
 		if a.g.json {
 			return a.printLastJSON()
 		}
-		leader := "none known"
-		if ci.Leader != nil {
-			leader = *ci.Leader
-		}
-		a.printKV(
-			"Node", ci.NodeID,
-			"Leader", leader,
-			"Term", strconv.FormatUint(ci.Term, 10),
-			"Commit index", strconv.FormatUint(ci.CommitIndex, 10),
-			"Applied index", strconv.FormatUint(ci.AppliedIndex, 10),
-			"Digest", ci.Digest,
-		)
-		fmt.Fprintln(a.stdout)
-		tw := newTable(a.stdout)
-		fmt.Fprintln(tw, "ID\tRAFT ADDR\tHTTP ADDR\tSUFFRAGE\tSTATE")
-		for _, n := range ci.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, n.RaftAddr, strOr(n.HTTPAddr, "-"), n.Suffrage, n.State)
-		}
-		return tw.Flush()
+		return a.printCluster(ci)
 	}
+}
+
+func (a *app) printCluster(ci *client.ClusterInfo) error {
+	leader := "none known"
+	if ci.Leader != nil {
+		leader = *ci.Leader
+	}
+	a.printKV(
+		"Node", ci.NodeID,
+		"Leader", leader,
+		"Term", strconv.FormatUint(ci.Term, 10),
+		"Commit index", strconv.FormatUint(ci.CommitIndex, 10),
+		"Applied index", strconv.FormatUint(ci.AppliedIndex, 10),
+		"Snapshot index", strconv.FormatUint(ci.SnapshotIndex, 10),
+		"Digest", ci.Digest,
+	)
+	fmt.Fprintln(a.stdout)
+	tw := newTable(a.stdout)
+	fmt.Fprintln(tw, "ID\tRAFT ADDR\tHTTP ADDR\tSUFFRAGE\tSTATE")
+	for _, n := range ci.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, n.RaftAddr, strOr(n.HTTPAddr, "-"), n.Suffrage, n.State)
+	}
+	return tw.Flush()
 }
 
 // ---- org commands ----

@@ -1,7 +1,8 @@
 // Command orbitctl is the operator CLI of Orbit, built on the Go SDK
-// (github.com/orbit/orbit/client): orgs, keys, adjustments, pauses, audit
-// and cluster state through the admin API, and the wallet of one org
-// through its API key. `orbitctl help` lists every command; `orbitctl demo`
+// (github.com/orbit/orbit/client): orgs, keys, adjustments, grants, pauses,
+// rate cards, FX rates, audit and cluster membership through the admin API,
+// and the wallet, rates, top-ups and reservations of one org through its
+// API key. `orbitctl help` lists every command; `orbitctl demo`
 // makes a funded org and prints a ready-to-paste curl.
 //
 // Exit status: 0 on success, 1 when the server refuses or cannot be
@@ -45,7 +46,12 @@ func main() {
 // run is the whole CLI: it parses args, runs one command and returns the
 // exit status. Tests call it in-process.
 func run(args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	return runWithInput(args, os.Stdin, stdout, stderr)
+}
+
+// runWithInput is run with stdin given (read by 'rates set -').
+func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	return a.main(args)
 }
 
@@ -59,6 +65,7 @@ type globals struct {
 
 // app is one run of the CLI.
 type app struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	g              globals
@@ -287,6 +294,23 @@ func (a *app) adminClient() (*client.Client, error) {
 	return a.newClient(client.WithAdminToken(tok)), nil
 }
 
+// hasAdminToken reports whether adminClient would find a token.
+func (a *app) hasAdminToken() bool {
+	if a.g.adminToken != "" || a.getenv("ORBIT_ADMIN_TOKEN") != "" {
+		return true
+	}
+	_, err := a.tokenFromFile()
+	return err == nil
+}
+
+// apiKey returns the org API key from --api-key or ORBIT_API_KEY, or "".
+func (a *app) apiKey() string {
+	if a.g.apiKey != "" {
+		return a.g.apiKey
+	}
+	return a.getenv("ORBIT_API_KEY")
+}
+
 // tokenFromFile reads $ORBIT_DATA_DIR/admin-token, else ./data/admin-token.
 func (a *app) tokenFromFile() (string, error) {
 	var paths []string
@@ -311,10 +335,7 @@ func (a *app) tokenFromFile() (string, error) {
 
 // orgClient returns a client with the org API key.
 func (a *app) orgClient() (*client.Client, error) {
-	key := a.g.apiKey
-	if key == "" {
-		key = a.getenv("ORBIT_API_KEY")
-	}
+	key := a.apiKey()
 	if key == "" {
 		return nil, usagef(nil, "no API key: pass --api-key or set ORBIT_API_KEY (orbitctl keys create ORG makes one)")
 	}
@@ -396,14 +417,24 @@ Global flags (accepted anywhere on the line):
   --api-key KEY        org API key for org commands (env ORBIT_API_KEY)
   --json               print the server's raw JSON instead of tables
 `)
+	// Usages up to helpColumn characters share a column; a longer one gets
+	// its own line, with its summary on the next.
+	const helpColumn = 44
 	width := 0
 	for i := range commands {
-		width = max(width, len(commands[i].usage()))
+		if n := len(commands[i].usage()); n <= helpColumn {
+			width = max(width, n)
+		}
 	}
 	for _, group := range []string{groupAdmin, groupOrg, groupOther} {
 		fmt.Fprintf(w, "\n%s:\n", group)
 		for i := range commands {
-			if c := &commands[i]; c.group == group {
+			c := &commands[i]
+			switch {
+			case c.group != group:
+			case len(c.usage()) > width:
+				fmt.Fprintf(w, "  %s\n  %-*s  %s\n", c.usage(), width, "", c.summary)
+			default:
 				fmt.Fprintf(w, "  %-*s  %s\n", width, c.usage(), c.summary)
 			}
 		}

@@ -69,6 +69,12 @@ func TestCLI(t *testing.T) {
 	s := testserver.Start(t)
 	t.Run("DemoBalanceRevoke", func(t *testing.T) { testDemo(t, s) })
 	t.Run("Operator", func(t *testing.T) { testOperator(t, s) })
+	t.Run("Rates", func(t *testing.T) { testRatesCLI(t, s) })
+	t.Run("Grant", func(t *testing.T) { testGrantCLI(t, s) })
+	t.Run("Fx", func(t *testing.T) { testFxCLI(t, s) })
+	t.Run("Topup", func(t *testing.T) { testTopupCLI(t, s) })
+	t.Run("Reservations", func(t *testing.T) { testReservationsCLI(t, s) })
+	t.Run("Cluster", func(t *testing.T) { testClusterCLI(t, s) })
 	t.Run("AdminTokenSources", func(t *testing.T) { testAdminTokenSources(t, s) })
 }
 
@@ -311,6 +317,49 @@ func TestUsageErrors(t *testing.T) {
 		{"orgs", "list"}, // no admin token anywhere
 		{"--url", "ftp://example.com", "orgs", "list", "--admin-token", "t"},
 		{"help", "bogus"},
+		{"rates"},
+		{"rates", "bogus"},
+		{"rates", "set"},
+		{"rates", "set", "a.json", "b.json", "--admin-token", "t"},
+		{"rates", "set", "/nonexistent/card.json", "--admin-token", "t"},
+		{"rates", "get"},                   // no API key anywhere
+		{"rates", "get", "--org", "org_x"}, // no API key anywhere
+		{"grant", "org_x", "100", "--admin-token", "t"},
+		{"grant", "org_x", "abc", "--expires-at", "2030-01-01T00:00:00Z", "--admin-token", "t"},
+		{"grant", "org_x", "-5", "--expires-at", "2030-01-01T00:00:00Z", "--admin-token", "t"},
+		{"grant", "org_x", "100", "--expires-at", "tomorrow", "--admin-token", "t"},
+		{"grant", "org_x", "--expires-at", "2030-01-01T00:00:00Z", "--admin-token", "t"},
+		{"fx"},
+		{"fx", "get", "extra", "--admin-token", "t"},
+		{"fx", "set", "--admin-token", "t"},
+		{"fx", "set", "eur", "--admin-token", "t"},
+		{"fx", "set", "eur=1e3", "--admin-token", "t"},
+		{"fx", "set", "eur=-1", "--admin-token", "t"},
+		{"fx", "set", "eur=1", "EUR=2", "--admin-token", "t"},
+		{"fx", "set", "--clear", "eur=1", "--admin-token", "t"},
+		{"cluster", "join", "--node-id", "n", "--raft-addr", "h:1", "--admin-token", "t"},
+		{"cluster", "join", "extra", "--admin-token", "t"},
+		{"cluster", "remove", "--admin-token", "t"},
+		{"cluster", "bogus", "--admin-token", "t"},
+		{"topup", "--api-key", "k"},
+		{"topup", "--amount", "500", "--api-key", "k"},
+		{"topup", "--amount", "500", "--success-url", "https://x/ok", "--api-key", "k"},
+		{"topup", "--amount", "-5", "--success-url", "https://x/ok", "--cancel-url", "https://x/no", "--api-key", "k"},
+		{"topup", "--amount", "500", "--success-url", "https://x/ok", "--cancel-url", "https://x/no"}, // no API key
+		{"reservations"},
+		{"reservations", "bogus"},
+		{"reservations", "create", "--amount-micros", "5", "--api-key", "k"},
+		{"reservations", "create", "--channel", "voice", "--api-key", "k"},
+		{"reservations", "create", "--channel", "voice", "--amount-micros", "0", "--api-key", "k"},
+		{"reservations", "create", "--channel", "voice", "--amount-micros", "5", "--seconds", "5", "--api-key", "k"},
+		{"reservations", "get", "--api-key", "k"},
+		{"reservations", "get", "rsv_a", "rsv_b", "--api-key", "k"},
+		{"reservations", "extend", "rsv_x", "--api-key", "k"},
+		{"reservations", "extend", "--amount-micros", "5", "--api-key", "k"},
+		{"reservations", "commit", "rsv_x", "--api-key", "k"},
+		{"reservations", "commit", "rsv_x", "--amount-micros", "5", "--model", "m", "--api-key", "k"},
+		{"reservations", "release", "--api-key", "k"},
+		{"reservations", "release", "rsv_x"}, // no API key
 	} {
 		code, out, errOut := ctl(t, args...)
 		if code != 2 || errOut == "" || out != "" {
@@ -339,6 +388,22 @@ func TestHelp(t *testing.T) {
 	}
 	if out := mustCtl(t, "adjust", "-h"); !strings.Contains(out, "--reference REF") {
 		t.Errorf("adjust -h:\n%s", out)
+	}
+	for path, want := range map[string][]string{
+		"rates set":           {"usage: orbitctl rates set FILE [--org ORG]", `"channels"`, "-org"},
+		"rates get":           {"usage: orbitctl rates get [--org ORG]", "effective", "-org"},
+		"fx set":              {"usage: orbitctl fx set CUR=RATE", "-merge", "-clear", "8 decimals"},
+		"topup":               {"usage: orbitctl topup --amount CENTS", "-success-url", "-idempotency-key", "Idempotency-Key"},
+		"reservations create": {"-destination", "-seconds", "-input-tokens", "-ttl-seconds"},
+		"cluster join":        {"-node-id", "-raft-addr", "-http-addr"},
+		"grant":               {"-expires-at", "earliest-expiring"},
+	} {
+		out := mustCtl(t, append([]string{"help"}, strings.Fields(path)...)...)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("help %s lacks %q:\n%s", path, w, out)
+			}
+		}
 	}
 }
 

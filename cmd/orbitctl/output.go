@@ -159,3 +159,50 @@ func (a *app) printAllTransactionsJSON() error {
 	}
 	return a.printJSON(b)
 }
+
+// printLastData prints the data of the last response's envelope, indented,
+// numbers exactly as the server sent them.
+func (a *app) printLastData() error {
+	if len(a.bodies) == 0 {
+		return nil
+	}
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(a.bodies[len(a.bodies)-1], &env); err != nil || env.Data == nil {
+		return a.printLastJSON()
+	}
+	return a.printJSON(env.Data)
+}
+
+// printReservation prints a hold, extra label/value pairs, and the wallet
+// after it (when b is not nil).
+func (a *app) printReservation(r *client.Reservation, b *client.Balance, extra ...string) {
+	rateVersion := "-"
+	if r.RateVersion != nil {
+		rateVersion = strconv.FormatInt(*r.RateVersion, 10)
+	}
+	pairs := []string{
+		"Reservation", r.ID,
+		"Reference", r.Reference,
+		"Channel", r.Channel,
+		"Status", r.Status,
+		"Held", money(r.AmountMicros),
+		"Captured", money(r.CapturedMicros),
+	}
+	if r.Capped || r.UncollectedMicros != 0 {
+		pairs = append(pairs, "Uncollected", money(r.UncollectedMicros))
+	}
+	pairs = append(pairs,
+		"Rate version", rateVersion,
+		"Spend", strOr(r.TransactionID, "-"),
+		"Created", fmtTime(r.CreatedAt),
+		"Expires", fmtTime(r.ExpiresAt),
+		"Closed", fmtTimePtr(r.ClosedAt),
+	)
+	pairs = append(pairs, extra...)
+	if b != nil {
+		pairs = append(pairs, "Balance", money(b.BalanceMicros), "Available", money(b.AvailableMicros))
+	}
+	a.printKV(pairs...)
+}
