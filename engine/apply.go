@@ -271,6 +271,7 @@ func (a *applier) createKey(o *Org, c *Command) Result {
 	}
 	a.e.keys.Store(k.Hash, k)
 	a.e.keyIDs[k.ID] = k.Hash
+	a.e.orgKeys[k.OrgID] = append(a.e.orgKeys[k.OrgID], k.ID)
 	a.out.Keys = append(a.out.Keys, *k)
 	return Result{Code: CodeOK, ID: k.ID}
 }

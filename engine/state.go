@@ -143,7 +143,8 @@ type Engine struct {
 	orgs sync.Map // org id -> *Org
 	keys sync.Map // key hash (hex) -> *APIKey (immutable; replaced on change)
 
-	keyIDs map[string]string // key id -> hash; under mu
+	keyIDs  map[string]string   // key id -> hash; under mu
+	orgKeys map[string][]string // org id -> its key ids, in creation order; under mu
 
 	cold ColdStore
 
@@ -169,6 +170,7 @@ func New(group uint8, cold ColdStore) *Engine {
 		group:         group,
 		cold:          cold,
 		keyIDs:        make(map[string]string),
+		orgKeys:       make(map[string][]string),
 		pendingRefs:   make(map[refKey]RefRecord),
 		pendingTxns:   make(map[string]*TxnState),
 		pendingTopups: make(map[string]TopupRecord),
@@ -184,6 +186,7 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 	e.orgs.Range(func(k, _ any) bool { e.orgs.Delete(k); return true })
 	e.keys.Range(func(k, _ any) bool { e.keys.Delete(k); return true })
 	e.keyIDs = make(map[string]string)
+	e.orgKeys = make(map[string][]string)
 	e.pendingRefs = make(map[refKey]RefRecord)
 	e.pendingTxns = make(map[string]*TxnState)
 	e.pendingTopups = make(map[string]TopupRecord)
@@ -198,6 +201,7 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 		k := keys[i]
 		e.keys.Store(k.Hash, &k)
 		e.keyIDs[k.ID] = k.Hash
+		e.orgKeys[k.OrgID] = append(e.orgKeys[k.OrgID], k.ID)
 	}
 	e.appliedIndex = appliedIndex
 	e.lastTimeMs = lastTimeMs
@@ -278,15 +282,31 @@ func (e *Engine) KeyByHash(hash string) (*APIKey, bool) {
 
 // Keys returns an org's keys sorted by id.
 func (e *Engine) Keys(orgID string) []APIKey {
-	var out []APIKey
-	e.keys.Range(func(_, v any) bool {
-		if k := v.(*APIKey); k.OrgID == orgID {
-			out = append(out, *k)
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]APIKey, 0, len(e.orgKeys[orgID]))
+	for _, id := range e.orgKeys[orgID] {
+		if v, ok := e.keys.Load(e.keyIDs[id]); ok {
+			out = append(out, *v.(*APIKey))
 		}
-		return true
-	})
+	}
 	sortKeys(out)
 	return out
+}
+
+// KeyByID returns one key of an org.
+func (e *Engine) KeyByID(orgID, id string) (APIKey, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	hash, ok := e.keyIDs[id]
+	if !ok {
+		return APIKey{}, false
+	}
+	v, ok := e.keys.Load(hash)
+	if !ok || v.(*APIKey).OrgID != orgID {
+		return APIKey{}, false
+	}
+	return *v.(*APIKey), true
 }
 
 func (e *Engine) viewLocked(o *Org) WalletView {

@@ -19,6 +19,9 @@ func (n *Node) Orgs() []engine.OrgRecord { return n.engine.Orgs() }
 // KeyByHash returns the key with the given secret hash.
 func (n *Node) KeyByHash(hash string) (*engine.APIKey, bool) { return n.engine.KeyByHash(hash) }
 
+// KeyByID returns one of an org's keys.
+func (n *Node) KeyByID(org, id string) (engine.APIKey, bool) { return n.engine.KeyByID(org, id) }
+
 // Keys returns an org's keys.
 func (n *Node) Keys(org string) []engine.APIKey { return n.engine.Keys(org) }
 

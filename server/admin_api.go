@@ -235,11 +235,9 @@ func (s *Server) adminCreateKey(ctx *fasthttp.RequestCtx, rs *reqState, args []s
 		respondError(ctx, rs, err)
 		return
 	}
-	for _, k := range s.store.Keys(args[0]) {
-		if k.ID == r.ID {
-			respond(ctx, rs, fasthttp.StatusCreated, func(w *jw) { writeKey(w, k, secret) })
-			return
-		}
+	if k, ok := s.store.KeyByID(args[0], r.ID); ok {
+		respond(ctx, rs, fasthttp.StatusCreated, func(w *jw) { writeKey(w, k, secret) })
+		return
 	}
 	respondError(ctx, rs, newError(errUnavailable, "key not readable yet"))
 }
@@ -270,11 +268,9 @@ func (s *Server) adminRevokeKey(ctx *fasthttp.RequestCtx, rs *reqState, args []s
 		respondError(ctx, rs, err)
 		return
 	}
-	for _, k := range s.store.Keys(args[0]) {
-		if k.ID == args[1] {
-			respond(ctx, rs, 200, func(w *jw) { writeKey(w, k, "") })
-			return
-		}
+	if k, ok := s.store.KeyByID(args[0], args[1]); ok {
+		respond(ctx, rs, 200, func(w *jw) { writeKey(w, k, "") })
+		return
 	}
 	respondError(ctx, rs, newError(errNotFound, "key not found"))
 }

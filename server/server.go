@@ -27,6 +27,7 @@ type Store interface {
 	Orgs() []engine.OrgRecord
 	KeyByHash(hash string) (*engine.APIKey, bool)
 	Keys(org string) []engine.APIKey
+	KeyByID(org, id string) (engine.APIKey, bool)
 	Transactions(org string, q engine.TxQuery) ([]engine.EntryView, bool, error)
 	Transaction(org, id string) (engine.EntryView, bool, error)
 	Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error)

@@ -25,6 +25,7 @@ type config struct {
 	stripeSecretKey, stripeWebhookSecret, stripeAPIBase              string
 	logLevel                                                         string
 	snapshotThreshold, trailingLogs                                  uint64
+	debugAddr                                                        string
 }
 
 // flagEnv defines a string flag whose default comes from an environment
@@ -50,6 +51,7 @@ func parseFlags(args []string) (config, error) {
 	flagEnv(fs, &c.stripeWebhookSecret, "stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret")
 	flagEnv(fs, &c.stripeAPIBase, "stripe-api-base", "STRIPE_API_BASE", "", "Stripe API base URL (stripe-mock in tests)")
 	flagEnv(fs, &c.logLevel, "log-level", "ORBIT_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	flagEnv(fs, &c.debugAddr, "debug-addr", "ORBIT_DEBUG_ADDR", "", "serve Go pprof profiles on this loopback address (off when empty)")
 	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "log entries between raft snapshots (0: default; tests use small values)")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "log entries kept after a snapshot (0: default)")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +89,9 @@ func run(cfg config) error {
 		return err
 	}
 
+	if cfg.debugAddr != "" {
+		startDebug(cfg.debugAddr, logger)
+	}
 	metrics := server.NewMetrics()
 	node, err := raftstore.Open(raftstore.Config{
 		NodeID:            cfg.nodeID,
