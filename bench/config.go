@@ -55,6 +55,8 @@ type Config struct {
 	Batch int
 	// Rate is the target requests/s in open loop (0: closed loop).
 	Rate float64
+	// Nodes the cluster scenario starts (0: 3).
+	Nodes int
 
 	// URL of a running orbitd (http scenarios); empty: start OrbitdBin.
 	URL        string
@@ -153,7 +155,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Log = io.Discard
 	}
 	if c.URL != "" && c.Scenario == "cluster" {
-		return c, errors.New("cluster starts its own three nodes: --url does not apply")
+		return c, errors.New("cluster starts its own nodes: --url does not apply")
 	}
 	if c.URL != "" && !strings.HasPrefix(c.URL, "http://") {
 		return c, errors.New("url must be http://127.0.0.1:<port> (loopback only)")

@@ -31,6 +31,9 @@ func runHTTP(ctx context.Context, cfg *Config) (res *Result, err error) {
 		n := 1
 		if cfg.Scenario == "cluster" {
 			n = 3
+			if cfg.Nodes > 0 {
+				n = cfg.Nodes
+			}
 		}
 		ss, err := startServers(ctx, cfg, n)
 		if err != nil {

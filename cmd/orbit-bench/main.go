@@ -34,7 +34,7 @@ Scenarios (--scenario, comma-separated; name=N sets that scenario's batch):
   reservations  POST /reservations then its commit, per iteration
   hot-org       http with every charge on one wallet
   many-orgs     http over --orgs wallets (default 100,000)
-  cluster       http spread over 3 local orbitd nodes (--join), started and stopped here
+  cluster       http spread over 3 (--nodes 5: five) local orbitd nodes (--join), started and stopped here
   all           every scenario above, in that order
 
 The HTTP scenarios load --url (a running orbitd on 127.0.0.1) or start one
@@ -69,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		setupPar    = fs.Int("setup-parallel", 64, "admin API calls in flight during setup and verification")
 		keepData    = fs.Bool("keep-data", false, "keep the data directories of servers the harness started")
 		quiet       = fs.Bool("quiet", false, "no progress lines on stderr")
+		nodes       = fs.Int("nodes", 3, "nodes the cluster scenario starts (3 or 5)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cfg := bench.Config{
-			Scenario: name, Duration: *duration, MaxRequests: *maxRequests, Connections: *connections,
+			Scenario: name, Duration: *duration, MaxRequests: *maxRequests, Connections: *connections, Nodes: *nodes,
 			Pipeline: *pipeline, Orgs: *orgs, Batch: *batch, Rate: *rate, URL: *url, OrbitdBin: *orbitd,
 			AdminToken: *adminToken, ServerPID: *serverPID, SetupParallel: *setupPar, KeepData: *keepData,
 			Log: stderr,
