@@ -127,13 +127,17 @@ func New(cfg Config) *Server {
 		Handler:               s.Handle,
 		Name:                  "orbit",
 		NoDefaultServerHeader: true,
-		MaxRequestBodySize:    batchBodyBytesMax,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ReadBufferSize:        16 << 10,
-		ErrorHandler:          s.transportError,
-		Logger:                fasthttpLogger{s.log},
+		// Read bodies up to twice the largest route limit, so a client that
+		// sends a little too much gets the 413 envelope from the route
+		// rather than a reset connection; beyond that fasthttp stops
+		// reading (transportError still answers 413).
+		MaxRequestBodySize: 2 * batchBodyBytesMax,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        120 * time.Second,
+		ReadBufferSize:     16 << 10,
+		ErrorHandler:       s.transportError,
+		Logger:             fasthttpLogger{s.log},
 	}
 	return s
 }
