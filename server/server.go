@@ -170,6 +170,7 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 // Handle is the fasthttp handler for every route.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	rs := reqState{requestID: requestID(ctx), start: time.Now()}
+	defer s.accessLog(ctx, &rs)
 	path := string(ctx.Path())
 	if needsLeader(string(ctx.Method()), path) {
 		if !s.store.Ready() {
@@ -287,4 +288,31 @@ func (s *Server) submitOne(ctx *fasthttp.RequestCtx, cmd engine.Command) (engine
 		return engine.Result{}, err
 	}
 	return res[0], nil
+}
+
+// accessLog writes one structured line per request: request id, org,
+// method, route pattern, status and latency. It never logs headers or
+// bodies, so keys, tokens and card data cannot reach the log. Successes are
+// logged at debug level (the charge path is too hot for an info line per
+// request), client errors at info, server errors at warn.
+func (s *Server) accessLog(ctx *fasthttp.RequestCtx, rs *reqState) {
+	status := ctx.Response.StatusCode()
+	level := slog.LevelDebug
+	switch {
+	case status >= 500:
+		level = slog.LevelWarn
+	case status >= 400:
+		level = slog.LevelInfo
+	}
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	s.log.LogAttrs(context.Background(), level, "request",
+		slog.String("request_id", rs.requestID),
+		slog.String("org", rs.orgID),
+		slog.String("method", string(ctx.Method())),
+		slog.String("route", rs.route),
+		slog.Int("status", status),
+		slog.Duration("latency", time.Since(rs.start)),
+	)
 }
