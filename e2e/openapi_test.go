@@ -897,6 +897,7 @@ func TestEveryRoute(t *testing.T) {
 	oaExerciseStripeRoutes(t, s)  // e2e/stripe_test.go
 	oaExerciseClusterRoutes(t, s) // e2e/cluster_test.go
 	oaExerciseRateReads(t, s)     // e2e/rating_test.go
+	oaExerciseExports(t, s)       // e2e/export_test.go
 
 	oaCheckCoverage(t, oaStopRecording())
 }

@@ -96,7 +96,8 @@ type stripeCall struct {
 type stripeProxy struct {
 	mu    sync.Mutex
 	calls []stripeCall
-	fail  atomic.Bool // answer 500 instead of forwarding
+	fail  atomic.Bool  // answer 500 instead of forwarding
+	delay atomic.Int64 // wait this long (ns) before answering, unless the client gives up
 	URL   string
 }
 
@@ -117,6 +118,13 @@ func newStripeProxy(t *testing.T, target string) *stripeProxy {
 		p.mu.Lock()
 		p.calls = append(p.calls, stripeCall{Method: r.Method, Path: r.URL.Path, Key: r.Header.Get("Idempotency-Key"), Form: form})
 		p.mu.Unlock()
+		if d := time.Duration(p.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if p.fail.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusInternalServerError)

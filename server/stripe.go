@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v79"
@@ -38,6 +39,13 @@ const (
 	stripeNetworkRetries = 2
 	// stripeRefundPagesMax bounds the refunds listed for one payment.
 	stripeRefundPagesMax = 10
+	// stripeListTimeout bounds the invoice listing of GET /invoices: one
+	// attempt, no retries, so that when Stripe is slow or down the endpoint
+	// soon answers with the stored invoices.
+	stripeListTimeout = 3 * time.Second
+	// invoicesListMax bounds the invoices GET /invoices lists (the stored
+	// ones, Stripe's page, and the merged list).
+	invoicesListMax = 100
 )
 
 var _ [stripeCallTimeout - 3*stripeAttemptTimeout]struct{}
@@ -50,6 +58,11 @@ const stripeRefundEntryKey = "orbit_refund_entry"
 // stripePayments is the Stripe Checkout provider.
 type stripePayments struct {
 	api *client.API
+	// reads is a client without retries for best-effort reads, each
+	// bounded by readTimeout (stripe-go's sleep between retries ignores the
+	// context, so a retrying client could overrun the bound).
+	reads       *client.API
+	readTimeout time.Duration
 }
 
 // newStripePayments returns the Stripe provider for a secret key; apiBase,
@@ -65,7 +78,15 @@ func newStripePayments(secretKey, apiBase string) *stripePayments {
 		cfg.URL = stripe.String(apiBase)
 	}
 	b := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
-	return &stripePayments{api: client.New(secretKey, &stripe.Backends{API: b, Connect: b, Uploads: b})}
+	rcfg := *cfg
+	rcfg.HTTPClient = &http.Client{Timeout: stripeListTimeout}
+	rcfg.MaxNetworkRetries = stripe.Int64(0)
+	rb := stripe.GetBackendWithConfig(stripe.APIBackend, &rcfg)
+	return &stripePayments{
+		api:         client.New(secretKey, &stripe.Backends{API: b, Connect: b, Uploads: b}),
+		reads:       client.New(secretKey, &stripe.Backends{API: rb, Connect: rb, Uploads: rb}),
+		readTimeout: stripeListTimeout,
+	}
 }
 
 func (p *stripePayments) Provider() string { return "stripe" }
@@ -217,6 +238,103 @@ func (p *stripePayments) ChargeRefunds(ctx context.Context, chargeID string) ([]
 		return nil, fmt.Errorf("stripe: list refunds of %s: %w", chargeID, err)
 	}
 	return out, nil
+}
+
+// Invoices lists the org's invoices kept by Stripe: one page of at most
+// invoicesListMax of its customer's (Stripe's order, newest first), mapped
+// by invoiceFromStripe. An org without a Stripe customer has none and
+// Stripe is not called. It is one attempt bounded by readTimeout; on an
+// error the caller answers with the stored invoices.
+func (p *stripePayments) Invoices(ctx context.Context, org engine.OrgRecord) ([]engine.InvoiceRecord, error) {
+	if org.StripeCustomerID == "" {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.readTimeout)
+	defer cancel()
+	params := &stripe.InvoiceListParams{Customer: stripe.String(org.StripeCustomerID)}
+	params.Context = ctx
+	params.Limit = stripe.Int64(invoicesListMax)
+	params.Single = true // one page: no request for a next page
+	it := p.reads.Invoices.List(params)
+	var out []engine.InvoiceRecord
+	for n := 0; n < invoicesListMax && it.Next(); n++ {
+		if inv, ok := invoiceFromStripe(org.ID, it.Invoice()); ok {
+			out = append(out, inv)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("stripe: list invoices of customer %s: %w", org.StripeCustomerID, err)
+	}
+	return out, nil
+}
+
+// stripeUnixMax is the last second of year 9999: a time beyond it has no
+// RFC 3339 rendering of four-digit years.
+const stripeUnixMax = 253402300799
+
+// stripeUnixMs converts a Stripe unix time (seconds) to unix ms; 0 (also
+// for a missing or out-of-range time) is "none".
+func stripeUnixMs(sec int64) int64 {
+	if sec <= 0 || sec > stripeUnixMax {
+		return 0
+	}
+	return sec * 1000
+}
+
+// invoiceFromStripe maps a listed Stripe invoice to the seed's invoice
+// fields: amount is amount_paid when paid, else total (smallest currency
+// unit); number and pdf_url are empty when Stripe has none (a draft); a
+// missing period_start is the creation time and a missing period_end the
+// period's start. ok is false for an invoice the document cannot describe
+// (nil, an id that is not Stripe's in_..., no creation time, or a status
+// outside draft, open, paid, uncollectible and void): it is left out.
+func invoiceFromStripe(org string, inv *stripe.Invoice) (engine.InvoiceRecord, bool) {
+	if inv == nil || !stripeInvoiceID(inv.ID) {
+		return engine.InvoiceRecord{}, false
+	}
+	switch inv.Status {
+	case stripe.InvoiceStatusDraft, stripe.InvoiceStatusOpen, stripe.InvoiceStatusPaid,
+		stripe.InvoiceStatusUncollectible, stripe.InvoiceStatusVoid:
+	default:
+		return engine.InvoiceRecord{}, false
+	}
+	created := stripeUnixMs(inv.Created)
+	if created == 0 {
+		return engine.InvoiceRecord{}, false
+	}
+	start := stripeUnixMs(inv.PeriodStart)
+	if start == 0 {
+		start = created
+	}
+	end := stripeUnixMs(inv.PeriodEnd)
+	if end == 0 {
+		end = start
+	}
+	amount := inv.Total
+	if inv.Status == stripe.InvoiceStatusPaid {
+		amount = inv.AmountPaid
+	}
+	return engine.InvoiceRecord{
+		ID: inv.ID, OrgID: org, Number: inv.Number, AmountMinor: amount,
+		Currency: strings.ToLower(string(inv.Currency)), Status: string(inv.Status),
+		PeriodStartMs: start, PeriodEndMs: end, PDFURL: inv.InvoicePDF, CreatedAtMs: created,
+		TopupID: inv.Metadata["topup_id"],
+	}, true
+}
+
+// stripeInvoiceID accepts Stripe's invoice ids: in_ and then letters,
+// digits and underscores (the document's id pattern).
+func stripeInvoiceID(id string) bool {
+	if len(id) <= len("in_") || len(id) > 255 || !strings.HasPrefix(id, "in_") {
+		return false
+	}
+	for i := len("in_"); i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // minorFromMicros converts micros back to a currency's minor unit at a

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,5 +377,297 @@ func TestMinorFromMicros(t *testing.T) {
 	}
 	if _, ok := minorFromMicros(-1, "usd", engine.USDRateScale); ok {
 		t.Error("negative micros converted")
+	}
+}
+
+// stripeInvoiceJSON is a listed Stripe invoice as the API renders it, with
+// fields replaced or removed (nil) by over (json.RawMessage("null") for a
+// JSON null).
+func stripeInvoiceJSON(t *testing.T, over map[string]any) *stripe.Invoice {
+	t.Helper()
+	m := map[string]any{
+		"id": "in_1Pgc6tB7WZ01zgkWu9fdqL6I", "object": "invoice", "number": "A1B2-0001", "customer": "cus_1",
+		"amount_paid": 10000, "amount_due": 10000, "total": 10000, "currency": "usd", "status": "paid",
+		"period_start": 1746057600, "period_end": 1748735999, "created": 1747394553,
+		"invoice_pdf": "https://pay.stripe.com/invoice/acct_1/in_1/pdf", "metadata": map[string]string{"topup_id": "tu_1"},
+	}
+	for k, v := range over {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv stripe.Invoice
+	if err := json.Unmarshal(b, &inv); err != nil {
+		t.Fatalf("unmarshal %s: %v", b, err)
+	}
+	return &inv
+}
+
+func TestInvoiceFromStripe(t *testing.T) {
+	null := json.RawMessage("null")
+	paid := engine.InvoiceRecord{ID: "in_1Pgc6tB7WZ01zgkWu9fdqL6I", OrgID: "org_1", Number: "A1B2-0001", AmountMinor: 10000,
+		Currency: "usd", Status: "paid", PeriodStartMs: 1746057600000, PeriodEndMs: 1748735999000,
+		PDFURL: "https://pay.stripe.com/invoice/acct_1/in_1/pdf", CreatedAtMs: 1747394553000, TopupID: "tu_1"}
+	with := func(f func(*engine.InvoiceRecord)) engine.InvoiceRecord { r := paid; f(&r); return r }
+	cases := []struct {
+		name string
+		over map[string]any
+		want engine.InvoiceRecord
+		ok   bool
+	}{
+		{"paid: amount_paid", nil, paid, true},
+		{"paid for less than the total", map[string]any{"amount_paid": 7000}, with(func(r *engine.InvoiceRecord) { r.AmountMinor = 7000 }), true},
+		// stripe-mock's canned invoice: a draft without number or PDF.
+		{"draft: total, empty number and pdf", map[string]any{"status": "draft", "amount_paid": 0, "total": 1000, "number": null, "invoice_pdf": null},
+			with(func(r *engine.InvoiceRecord) { r.Status, r.AmountMinor, r.Number, r.PDFURL = "draft", 1000, "", "" }), true},
+		{"open: total", map[string]any{"status": "open", "amount_paid": 0, "total": 2500},
+			with(func(r *engine.InvoiceRecord) { r.Status, r.AmountMinor = "open", 2500 }), true},
+		{"void and uncollectible are listed", map[string]any{"status": "void"}, with(func(r *engine.InvoiceRecord) { r.Status, r.AmountMinor = "void", 10000 }), true},
+		{"upper-case currency", map[string]any{"currency": "EUR"}, with(func(r *engine.InvoiceRecord) { r.Currency = "eur" }), true},
+		{"no metadata", map[string]any{"metadata": null}, with(func(r *engine.InvoiceRecord) { r.TopupID = "" }), true},
+		{"missing periods: the creation time", map[string]any{"period_start": null, "period_end": 0},
+			with(func(r *engine.InvoiceRecord) { r.PeriodStartMs, r.PeriodEndMs = 1747394553000, 1747394553000 }), true},
+		{"missing period end: the start", map[string]any{"period_end": null},
+			with(func(r *engine.InvoiceRecord) { r.PeriodEndMs = 1746057600000 }), true},
+		{"period beyond year 9999", map[string]any{"period_end": int64(253402300800)},
+			with(func(r *engine.InvoiceRecord) { r.PeriodEndMs = 1746057600000 }), true},
+		{"no creation time", map[string]any{"created": null}, engine.InvoiceRecord{}, false},
+		{"no status", map[string]any{"status": null}, engine.InvoiceRecord{}, false},
+		{"unknown status", map[string]any{"status": "deleted"}, engine.InvoiceRecord{}, false},
+		{"no id", map[string]any{"id": null}, engine.InvoiceRecord{}, false},
+		{"not an invoice id", map[string]any{"id": "inv_1"}, engine.InvoiceRecord{}, false},
+		{"id outside the pattern", map[string]any{"id": "in_1/../x"}, engine.InvoiceRecord{}, false},
+		{"bare prefix", map[string]any{"id": "in_"}, engine.InvoiceRecord{}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := invoiceFromStripe("org_1", stripeInvoiceJSON(t, tc.over))
+			if ok != tc.ok || got != tc.want {
+				t.Fatalf("invoiceFromStripe = %+v, %v\nwant %+v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	if _, ok := invoiceFromStripe("org_1", nil); ok {
+		t.Error("a nil invoice was mapped")
+	}
+	// The mapped record renders with the document's types (no nulls).
+	st := &invoicesStore{org: engine.OrgRecord{ID: "org_1", StripeCustomerID: "cus_1"}}
+	s := newInvoicesServer(t, st, listedInvoices{invs: []engine.InvoiceRecord{
+		with(func(r *engine.InvoiceRecord) { r.Status, r.AmountMinor, r.Number, r.PDFURL = "draft", 1000, "", "" })}})
+	data := getInvoices(t, s)
+	want := `[{"id":"in_1Pgc6tB7WZ01zgkWu9fdqL6I","number":"","amount":1000,"currency":"usd","status":"draft",` +
+		`"period_start":"2025-05-01T00:00:00.000Z","period_end":"2025-05-31T23:59:59.000Z","pdf_url":"","created_at":"2025-05-16T11:22:33.000Z"}]`
+	if data != want {
+		t.Errorf("rendered\n got %s\nwant %s", data, want)
+	}
+}
+
+func TestMergeInvoices(t *testing.T) {
+	inv := func(id string, created int64, number string) engine.InvoiceRecord {
+		return engine.InvoiceRecord{ID: id, Number: number, CreatedAtMs: created}
+	}
+	stored := []engine.InvoiceRecord{inv("in_b", 300, "stored"), inv("inv_a", 100, "receipt")}
+	listed := []engine.InvoiceRecord{inv("in_c", 400, "listed"), inv("in_b", 300, "stale"), inv("in_d", 100, "listed"), inv("in_e", 50, "listed")}
+	got := mergeInvoices(stored, listed, 100)
+	want := []engine.InvoiceRecord{inv("in_c", 400, "listed"), inv("in_b", 300, "stored"), inv("inv_a", 100, "receipt"),
+		inv("in_d", 100, "listed"), inv("in_e", 50, "listed")}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("merged\n got %+v\nwant %+v", got, want)
+	}
+	if got := mergeInvoices(stored, listed, 2); !reflect.DeepEqual(got, want[:2]) {
+		t.Errorf("merged at most 2: %+v", got)
+	}
+	if got := mergeInvoices(stored, nil, 100); !reflect.DeepEqual(got, stored) {
+		t.Errorf("nothing listed: %+v", got)
+	}
+	if got := mergeInvoices(nil, listed[:1], 100); !reflect.DeepEqual(got, listed[:1]) {
+		t.Errorf("nothing stored: %+v", got)
+	}
+}
+
+// TestStripeInvoices runs the Stripe provider's invoice listing against a
+// fake Stripe API: the request, the mapping, no call without a customer,
+// and one bounded attempt when Stripe fails or hangs.
+func TestStripeInvoices(t *testing.T) {
+	var calls atomic.Int32
+	var mode atomic.Value // "ok", "fail", "hang"
+	mode.Store("ok")
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		switch mode.Load() {
+		case "fail":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"error":{"type":"api_error","message":"injected failure"}}`))
+			return
+		case "hang":
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		if r.Method != "GET" || r.URL.Path != "/v1/invoices" || r.URL.Query().Get("customer") != "cus_1" || r.URL.Query().Get("limit") != "100" {
+			t.Errorf("Stripe request %s %s", r.Method, r.URL)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"object":"list","url":"/v1/invoices","has_more":true,"data":[
+			{"id":"in_2","object":"invoice","number":null,"status":"draft","amount_paid":0,"total":1000,"currency":"usd",
+			 "period_start":1234567890,"period_end":1234567890,"created":1234567890,"invoice_pdf":null,"metadata":{}},
+			{"id":"in_1","object":"invoice","number":"N-1","status":"paid","amount_paid":500,"total":500,"currency":"usd",
+			 "period_start":1234560000,"period_end":1234567000,"created":1234567000,"invoice_pdf":"https://pay.stripe.com/x/pdf","metadata":null},
+			{"id":"in_3","object":"invoice","status":null,"created":1234567000}]}`))
+	}))
+	defer srv.Close()
+	defer close(hang)
+	p := newStripePayments("sk_test_unit", srv.URL)
+	org := engine.OrgRecord{ID: "org_1", StripeCustomerID: "cus_1"}
+
+	got, err := p.Invoices(context.Background(), org)
+	want := []engine.InvoiceRecord{
+		{ID: "in_2", OrgID: "org_1", AmountMinor: 1000, Currency: "usd", Status: "draft", PeriodStartMs: 1234567890000, PeriodEndMs: 1234567890000, CreatedAtMs: 1234567890000},
+		{ID: "in_1", OrgID: "org_1", Number: "N-1", AmountMinor: 500, Currency: "usd", Status: "paid", PeriodStartMs: 1234560000000, PeriodEndMs: 1234567000000,
+			PDFURL: "https://pay.stripe.com/x/pdf", CreatedAtMs: 1234567000000},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Invoices = %+v, %v\nwant %+v", got, err, want)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d Stripe calls, want 1 (one page, has_more notwithstanding)", n)
+	}
+
+	calls.Store(0)
+	if got, err := p.Invoices(context.Background(), engine.OrgRecord{ID: "org_2"}); err != nil || got != nil || calls.Load() != 0 {
+		t.Errorf("an org without a customer: %+v, %v, %d Stripe calls", got, err, calls.Load())
+	}
+
+	mode.Store("fail")
+	if _, err := p.Invoices(context.Background(), org); err == nil || calls.Load() != 1 {
+		t.Errorf("Stripe failing: err %v after %d calls, want an error after one attempt", err, calls.Load())
+	}
+
+	mode.Store("hang")
+	p.readTimeout = 200 * time.Millisecond
+	start := time.Now()
+	if _, err := p.Invoices(context.Background(), org); err == nil {
+		t.Error("Stripe hanging: no error")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Stripe hanging: answered after %v, want about the 200ms bound", d)
+	}
+}
+
+// invoicesStore is the part of Store GET /invoices reads.
+type invoicesStore struct {
+	Store
+	org     engine.OrgRecord
+	stored  []engine.InvoiceRecord
+	readErr error
+}
+
+func (f *invoicesStore) Invoices(org string, limit int) ([]engine.InvoiceRecord, error) {
+	if org != f.org.ID || limit != invoicesListMax {
+		return nil, errors.New("unexpected read")
+	}
+	return f.stored, f.readErr
+}
+
+func (f *invoicesStore) OrgRecord(org string) (engine.OrgRecord, bool) { return f.org, org == f.org.ID }
+
+func (f *invoicesStore) Orgs() []engine.OrgRecord { return []engine.OrgRecord{f.org} }
+
+// listedInvoices stands in for the Stripe provider's invoice listing.
+type listedInvoices struct {
+	devPayments
+	invs  []engine.InvoiceRecord
+	err   error
+	calls *int
+}
+
+func (listedInvoices) Provider() string { return "stripe" }
+
+func (l listedInvoices) Invoices(_ context.Context, org engine.OrgRecord) ([]engine.InvoiceRecord, error) {
+	if l.calls != nil {
+		*l.calls++
+	}
+	return l.invs, l.err
+}
+
+func newInvoicesServer(t *testing.T, st *invoicesStore, p Payments) *Server {
+	t.Helper()
+	s := New(Config{Store: st, AdminToken: "t", PublicURL: "http://127.0.0.1:1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if p != nil {
+		s.payments = p
+	}
+	return s
+}
+
+// getInvoices calls the GET /invoices handler for the store's org and
+// returns the answer's data.
+func getInvoices(t *testing.T, s *Server) string {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/api/v1/billing/invoices")
+	s.listInvoices(&ctx, &reqState{requestID: "req_test", start: time.Now()}, &engine.APIKey{OrgID: "org_1", Role: "read"}, "")
+	if ctx.Response.StatusCode() != 200 {
+		t.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(ctx.Response.Body(), &env); err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, ctx.Response.Body())
+	}
+	return string(env.Data)
+}
+
+func TestListInvoicesMergesAndFallsBack(t *testing.T) {
+	receipt := engine.InvoiceRecord{ID: "inv_1", OrgID: "org_1", Number: "INV-2026-001", AmountMinor: 500, Currency: "usd", Status: "paid",
+		PeriodStartMs: 1747394553000, PeriodEndMs: 1747394553000, PDFURL: "/dev/receipts/org_1/inv_1?token=x", CreatedAtMs: 1747394553000}
+	storedStripe := engine.InvoiceRecord{ID: "in_1", OrgID: "org_1", Number: "N-1", AmountMinor: 10000, Currency: "usd", Status: "paid",
+		PeriodStartMs: 1747000000000, PeriodEndMs: 1747100000000, PDFURL: "https://pay.stripe.com/1/pdf", CreatedAtMs: 1747100000000}
+	st := &invoicesStore{org: engine.OrgRecord{ID: "org_1", StripeCustomerID: "cus_1"}, stored: []engine.InvoiceRecord{receipt, storedStripe}}
+	storedOnly := `[{"id":"inv_1","number":"INV-2026-001","amount":500,"currency":"usd","status":"paid","period_start":"2025-05-16T11:22:33.000Z",` +
+		`"period_end":"2025-05-16T11:22:33.000Z","pdf_url":"http://127.0.0.1:1/dev/receipts/org_1/inv_1?token=x","created_at":"2025-05-16T11:22:33.000Z"},` +
+		`{"id":"in_1","number":"N-1","amount":10000,"currency":"usd","status":"paid","period_start":"2025-05-11T21:46:40.000Z",` +
+		`"period_end":"2025-05-13T01:33:20.000Z","pdf_url":"https://pay.stripe.com/1/pdf","created_at":"2025-05-13T01:33:20.000Z"}]`
+
+	// The development provider: the stored list, unchanged.
+	if got := getInvoices(t, newInvoicesServer(t, st, nil)); got != storedOnly {
+		t.Errorf("development provider\n got %s\nwant %s", got, storedOnly)
+	}
+
+	// Stripe: merged, the stored in_1 winning over Stripe's, newest first.
+	calls := 0
+	listed := []engine.InvoiceRecord{
+		{ID: "in_2", OrgID: "org_1", AmountMinor: 1000, Currency: "usd", Status: "draft", PeriodStartMs: 1747500000000, PeriodEndMs: 1747500000000, CreatedAtMs: 1747500000000},
+		{ID: "in_1", OrgID: "org_1", Number: "N-1", AmountMinor: 1, Currency: "usd", Status: "open", PeriodStartMs: 1, PeriodEndMs: 1, CreatedAtMs: 1747100000000},
+	}
+	got := getInvoices(t, newInvoicesServer(t, st, listedInvoices{invs: listed, calls: &calls}))
+	want := `[{"id":"in_2","number":"","amount":1000,"currency":"usd","status":"draft","period_start":"2025-05-17T16:40:00.000Z",` +
+		`"period_end":"2025-05-17T16:40:00.000Z","pdf_url":"","created_at":"2025-05-17T16:40:00.000Z"},` + storedOnly[1:]
+	if got != want || calls != 1 {
+		t.Errorf("merged (%d provider calls)\n got %s\nwant %s", calls, got, want)
+	}
+
+	// Stripe failing: the stored list.
+	calls = 0
+	got = getInvoices(t, newInvoicesServer(t, st, listedInvoices{err: errors.New("stripe: down"), calls: &calls}))
+	if got != storedOnly || calls != 1 {
+		t.Errorf("Stripe failing (%d provider calls)\n got %s\nwant %s", calls, got, storedOnly)
+	}
+
+	// A stored invoice whose event had no period is dated by its creation.
+	st2 := &invoicesStore{org: engine.OrgRecord{ID: "org_1"}, stored: []engine.InvoiceRecord{{ID: "in_9", Status: "open", Currency: "usd", CreatedAtMs: 1747394553000}}}
+	if got := getInvoices(t, newInvoicesServer(t, st2, nil)); !strings.Contains(got, `"period_start":"2025-05-16T11:22:33.000Z","period_end":"2025-05-16T11:22:33.000Z"`) {
+		t.Errorf("stored invoice without a period: %s", got)
 	}
 }

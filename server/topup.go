@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,13 @@ type Payments interface {
 	// often it is called; retry says an earlier call may have happened. The
 	// development provider moves no real money and does nothing.
 	RefundPayment(ctx context.Context, t engine.TopupRecord, amountMinor int64, entryID string, retry bool) error
+	// Invoices lists the org's invoices kept by the provider (Stripe's, of
+	// the org's Stripe customer), at most invoicesListMax, for GET
+	// /invoices to merge with the stored ones. It is a best-effort read,
+	// bounded in time: on an error the stored invoices are answered. An org
+	// with no customer at the provider has none, and the provider is not
+	// called. The development provider keeps none (its receipts are stored).
+	Invoices(ctx context.Context, org engine.OrgRecord) ([]engine.InvoiceRecord, error)
 }
 
 // devPayments is the development payment provider: its checkout page is
@@ -52,6 +60,10 @@ func (d devPayments) StartCheckout(context.Context, engine.OrgRecord, engine.Top
 
 func (d devPayments) RefundPayment(context.Context, engine.TopupRecord, int64, string, bool) error {
 	return nil
+}
+
+func (d devPayments) Invoices(context.Context, engine.OrgRecord) ([]engine.InvoiceRecord, error) {
+	return nil, nil
 }
 
 const urlLenMax = 2048
@@ -255,12 +267,16 @@ func (s *Server) writeLastTopup(w *jw, orgID string) {
 	s.writeTopup(w, t)
 }
 
+// listInvoices lists the org's invoices and receipts, newest first: the
+// stored ones (invoice.paid / invoice.finalized events, development
+// receipts) merged with those the payment provider keeps (Stripe's).
 func (s *Server) listInvoices(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.APIKey, _ string) {
-	invs, err := s.store.Invoices(k.OrgID, 100)
+	invs, err := s.store.Invoices(k.OrgID, invoicesListMax)
 	if err != nil {
 		respondError(ctx, rs, newError(errUnavailable, "invoice read failed; retry"))
 		return
 	}
+	invs = s.withProviderInvoices(k.OrgID, invs)
 	respond(ctx, rs, 200, func(w *jw) {
 		w.arrStart()
 		for _, inv := range invs {
@@ -270,8 +286,17 @@ func (s *Server) listInvoices(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.
 			w.kInt("amount", inv.AmountMinor)
 			w.kStr("currency", inv.Currency)
 			w.kStr("status", inv.Status)
-			w.kTime("period_start", inv.PeriodStartMs)
-			w.kTime("period_end", inv.PeriodEndMs)
+			// The document's periods are never null: a stored invoice
+			// whose event had none is dated by its creation.
+			start, end := inv.PeriodStartMs, inv.PeriodEndMs
+			if start == 0 {
+				start = inv.CreatedAtMs
+			}
+			if end == 0 {
+				end = start
+			}
+			w.kTime("period_start", start)
+			w.kTime("period_end", end)
 			pdf := inv.PDFURL
 			if len(pdf) > 0 && pdf[0] == '/' {
 				pdf = s.cfg.PublicURL + pdf
@@ -282,4 +307,49 @@ func (s *Server) listInvoices(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.
 		}
 		w.arrEnd()
 	})
+}
+
+// withProviderInvoices merges the payment provider's invoices of the org
+// into the stored ones. When the provider fails or is slow (its call is
+// bounded), the stored invoices are answered and a warning is logged, so
+// the endpoint stays available.
+func (s *Server) withProviderInvoices(orgID string, stored []engine.InvoiceRecord) []engine.InvoiceRecord {
+	org, ok := s.store.OrgRecord(orgID)
+	if !ok {
+		return stored
+	}
+	listed, err := s.payments.Invoices(context.Background(), org)
+	if err != nil {
+		s.log.Warn("listing the payment provider's invoices failed; answering with the stored invoices",
+			"provider", s.payments.Provider(), "org", orgID, "err", err)
+		return stored
+	}
+	return mergeInvoices(stored, listed, invoicesListMax)
+}
+
+// mergeInvoices merges the provider's invoices into the stored ones: one
+// per id (the stored record wins), newest first by creation time (stored
+// before listed at the same time), at most limit. Without listed
+// invoices the stored list is returned as it is.
+func mergeInvoices(stored, listed []engine.InvoiceRecord, limit int) []engine.InvoiceRecord {
+	if len(listed) == 0 {
+		return stored
+	}
+	seen := make(map[string]bool, len(stored)+len(listed))
+	out := make([]engine.InvoiceRecord, 0, len(stored)+len(listed))
+	for _, inv := range stored {
+		seen[inv.ID] = true
+		out = append(out, inv)
+	}
+	for _, inv := range listed {
+		if !seen[inv.ID] {
+			seen[inv.ID] = true
+			out = append(out, inv)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAtMs > out[j].CreatedAtMs })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

@@ -102,3 +102,5 @@ func groupFor(groupBy, group string) string {
 	}
 	return "-"
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
