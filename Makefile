@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test vet bench bench-load bench-compare clean stripe-mock cluster cluster-stop
+.PHONY: all build run test vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop
 
 all: build
 
@@ -30,7 +30,7 @@ vet:
 
 # test: every test (end-to-end ones start real orbitd processes), then the
 # engine and the pipeline again under the race detector.
-test: vet build stripe-mock
+test: vet build stripe-mock chromium
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -short -timeout 10m ./engine/... ./raftstore/... ./server/...
 
@@ -43,6 +43,11 @@ stripe-mock:
 	    echo "installing stripe-mock $(STRIPE_MOCK_VERSION) into $$bin"; \
 	    GOBIN="$$($(GO) env GOPATH)/bin" $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION); \
 	  fi
+
+# chromium (headless, at /usr/bin/chromium) for the dashboard's browser
+# tests (e2e/dashboard_test.go), installed with apt-get when missing.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # bench: Go benchmarks; bench-load: the orbit-bench standard set (engine,
 # durable, http, http-batch, reservations, hot-org); bench-compare: ours and

@@ -28,6 +28,8 @@ var oaSystemRoutes = []string{
 	"GET /readyz",
 	"GET /metrics",
 	"GET /openapi.json",
+	"GET /",
+	"GET /dashboard/{}",
 }
 
 // oaServedRoutes reads the org and admin route tables from the server's
@@ -898,6 +900,7 @@ func TestEveryRoute(t *testing.T) {
 	oaExerciseClusterRoutes(t, s) // e2e/cluster_test.go
 	oaExerciseRateReads(t, s)     // e2e/rating_test.go
 	oaExerciseExports(t, s)       // e2e/export_test.go
+	oaExerciseDashboard(t, s)     // e2e/dashboard_routes_test.go
 
 	oaCheckCoverage(t, oaStopRecording())
 }
@@ -908,6 +911,8 @@ func TestEveryRoute(t *testing.T) {
 func oaUnreachable(op string, status int) bool {
 	switch {
 	case status == 503:
+		return true
+	case status == 429: // only with --rate-limit: TestRateLimitPerKey
 		return true
 	case status == 404 && (op == "GET /api/v1/billing/balance" || op == "GET /api/v1/billing/credits" || op == "GET /api/v1/billing/status" || op == "GET /api/v1/billing/rates"):
 		return true

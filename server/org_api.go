@@ -81,6 +81,9 @@ func (s *Server) orgAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
 		return
 	}
 	rs.orgID = k.OrgID
+	if s.rateLimited(ctx, rs, k.ID) {
+		return
+	}
 	method := string(ctx.Method())
 	methodMismatch := false
 	for i := range orgRoutes {

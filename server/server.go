@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/orbit/orbit/engine"
+	"github.com/orbit/orbit/server/dashboard"
 )
 
 // Store is what the server needs of the replicated state. cmd/orbitd
@@ -91,6 +92,10 @@ type Config struct {
 	// StripeSecretKey selects the Stripe payment provider; empty keeps the
 	// development provider. StripeWebhookSecret verifies webhook events.
 	// StripeAPIBase replaces Stripe's API URL (stripe-mock in tests).
+	// RateLimitPerSecond limits each org API key to this many requests per
+	// second, in bursts of as many; 0 turns it off. The operator API is not
+	// limited.
+	RateLimitPerSecond  float64
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIBase       string
@@ -105,6 +110,7 @@ type Server struct {
 	payments  Payments
 	http      *fasthttp.Server
 	forwarder forwarder
+	limiter   *rateLimiter // nil: no rate limit
 }
 
 // New returns a server over cfg.Store.
@@ -116,6 +122,7 @@ func New(cfg Config) *Server {
 		cfg.Metrics = NewMetrics()
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, payments: devPayments{publicURL: cfg.PublicURL}}
+	s.limiter = newRateLimiter(cfg.RateLimitPerSecond)
 	if cfg.StripeSecretKey != "" {
 		s.payments = newStripePayments(cfg.StripeSecretKey, cfg.StripeAPIBase)
 		if cfg.StripeWebhookSecret == "" {
@@ -218,6 +225,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	case path == "/openapi.json":
 		rs.route = "/openapi.json"
 		serveOpenAPI(ctx, &rs)
+	case ctx.IsGet() && dashboard.Has(path): // "/" and "/dashboard/...": the billing dashboard
+		rs.route = "/dashboard"
+		dashboard.Serve(ctx)
 	default:
 		rs.route = "unknown"
 		respondError(ctx, &rs, newError(errNotFound, "no such route"))
@@ -315,4 +325,20 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, rs *reqState) {
 		slog.Int("status", status),
 		slog.Duration("latency", time.Since(rs.start)),
 	)
+}
+
+// rateLimited answers 429 when the caller (an API key id) is over
+// its rate; it reports whether it did.
+func (s *Server) rateLimited(ctx *fasthttp.RequestCtx, rs *reqState, caller string) bool {
+	if s.limiter == nil {
+		return false
+	}
+	ok, wait := s.limiter.allow(caller, time.Now())
+	if ok {
+		return false
+	}
+	e := newError(errRateLimited, "rate limit exceeded; retry after the Retry-After seconds")
+	respondError(ctx, rs, e)
+	ctx.Response.Header.Set("Retry-After", retryAfterSeconds(wait))
+	return true
 }

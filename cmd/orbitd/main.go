@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,7 @@ type config struct {
 	logLevel                                                         string
 	snapshotThreshold, trailingLogs                                  uint64
 	debugAddr                                                        string
+	rateLimit                                                        string
 }
 
 // flagEnv defines a string flag whose default comes from an environment
@@ -51,11 +54,16 @@ func parseFlags(args []string) (config, error) {
 	flagEnv(fs, &c.stripeWebhookSecret, "stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret")
 	flagEnv(fs, &c.stripeAPIBase, "stripe-api-base", "STRIPE_API_BASE", "", "Stripe API base URL (stripe-mock in tests)")
 	flagEnv(fs, &c.logLevel, "log-level", "ORBIT_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	flagEnv(fs, &c.rateLimit, "rate-limit", "ORBIT_RATE_LIMIT", "0", "requests per second allowed per org API key, in bursts of as many; 0: off")
 	flagEnv(fs, &c.debugAddr, "debug-addr", "ORBIT_DEBUG_ADDR", "", "serve Go pprof profiles on this loopback address (off when empty)")
 	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "log entries between raft snapshots (0: default; tests use small values)")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "log entries kept after a snapshot (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if r, err := strconv.ParseFloat(c.rateLimit, 64); err != nil || r < 0 || r > 1e9 {
+		fmt.Fprintln(os.Stderr, "orbitd: --rate-limit must be a number of requests per second (0: off)")
+		return c, errors.New("bad --rate-limit")
 	}
 	if c.publicURL == "" {
 		c.publicURL = "http://" + c.httpAddr
@@ -124,6 +132,7 @@ func run(cfg config) error {
 		StripeSecretKey:     cfg.stripeSecretKey,
 		StripeWebhookSecret: cfg.stripeWebhookSecret,
 		StripeAPIBase:       cfg.stripeAPIBase,
+		RateLimitPerSecond:  rateLimit(cfg.rateLimit),
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -183,4 +192,10 @@ func adminToken(cfg config) (token, path string, err error) {
 		return "", "", fmt.Errorf("write admin token: %w", err)
 	}
 	return token, path, nil
+}
+
+// rateLimit parses --rate-limit (checked in parseFlags).
+func rateLimit(s string) float64 {
+	r, _ := strconv.ParseFloat(s, 64)
+	return r
 }
