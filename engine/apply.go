@@ -415,18 +415,9 @@ func (a *applier) refund(o *Org, c *Command) Result {
 	if t.Type != EntrySpend {
 		return Result{Code: CodeNotRefundable, Message: "only a spend or a top-up can be refunded"}
 	}
-	remaining := t.AmountMicros - t.RefundedMicros
-	amt := c.AmountMicros
-	if amt == 0 {
-		amt = remaining
-	}
-	switch {
-	case amt < 0:
-		return Result{Code: CodeInvalid, Message: "amount_micros must be positive"}
-	case remaining == 0:
-		return Result{Code: CodeInvalid, Message: "transaction is already fully refunded"}
-	case amt > remaining:
-		return Result{Code: CodeInvalid, Message: fmt.Sprintf("amount_micros exceeds the refundable %d micros", remaining)}
+	amt, refusal := refundAmount(t, c.AmountMicros)
+	if refusal != nil {
+		return *refusal
 	}
 	if _, ok := addMicros(o.rec.BalanceMicros, amt); !ok {
 		return Result{Code: CodeInvalid, Message: "balance would overflow"}
@@ -446,6 +437,26 @@ func (a *applier) refund(o *Org, c *Command) Result {
 	a.putTxn(t)
 	a.out.Usage = append(a.out.Usage, UsageDelta{OrgID: o.rec.ID, Day: t.Day, Channel: t.Channel, Group: t.Group, CostMicros: -amt})
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e}
+}
+
+// refundAmount is what a refund request takes of an entry: the amount asked
+// (0: all that is still refundable), or the refusal when it is negative,
+// nothing is left, or it asks more than is left.
+func refundAmount(t TxnState, requested int64) (int64, *Result) {
+	remaining := t.AmountMicros - t.RefundedMicros
+	amt := requested
+	if amt == 0 {
+		amt = remaining
+	}
+	switch {
+	case amt < 0:
+		return 0, &Result{Code: CodeInvalid, Message: "amount_micros must be positive"}
+	case remaining == 0:
+		return 0, &Result{Code: CodeInvalid, Message: "the " + t.Type.String() + " is already fully refunded"}
+	case amt > remaining:
+		return 0, &Result{Code: CodeInvalid, Message: fmt.Sprintf("amount_micros exceeds the refundable %d micros", remaining)}
+	}
+	return amt, nil
 }
 
 func (a *applier) delivery(o *Org, c *Command) Result {

@@ -306,19 +306,11 @@ func (a *applier) disputeClosed(o *Org, c *Command) Result {
 // server then asks the provider to refund the payment, keyed by the entry's
 // id, so a retry never refunds the card twice.
 func (a *applier) topupRefund(o *Org, c *Command, t TxnState) Result {
-	remaining := t.AmountMicros - t.RefundedMicros
-	amt := c.AmountMicros
-	if amt == 0 {
-		amt = remaining
+	amt, refusal := refundAmount(t, c.AmountMicros)
+	if refusal != nil {
+		return *refusal
 	}
-	switch {
-	case amt < 0:
-		return Result{Code: CodeInvalid, Message: "amount_micros must be positive"}
-	case remaining == 0:
-		return Result{Code: CodeInvalid, Message: "top-up is already fully refunded"}
-	case amt > remaining:
-		return Result{Code: CodeInvalid, Message: "amount_micros exceeds the refundable " + strconv.FormatInt(remaining, 10) + " micros"}
-	case amt > o.rec.BalanceMicros-o.rec.ReservedMicros:
+	if amt > o.rec.BalanceMicros-o.rec.ReservedMicros {
 		return Result{Code: CodeInsufficientFunds, Message: "available funds do not cover the refund"}
 	}
 	md := Metadata{}.with("refunded_transaction_id", jsonString(t.ID))
