@@ -88,20 +88,61 @@ func walletModel(initial int64) porcupine.Model {
 // single node, and checks the history with porcupine. A violation fails the
 // test and saves the history as an HTML visualization.
 func TestLinearizableChargesAndReads(t *testing.T) {
-	const fund = 60_000
 	s := testserver.Start(t)
-	org := s.MustOrg(t, "Linearizable", fund)
+	org := s.MustOrg(t, "Linearizable", 60_000)
+	checkLinearizable(t, 60_000, func(client, attempt int) *testserver.Client { return s.Key(org.Key) }, nil)
+}
+
+// TestLinearizableAcrossLeaderKill runs the same workload through every node
+// of a 3-node cluster while the leader is killed with SIGKILL.
+func TestLinearizableAcrossLeaderKill(t *testing.T) {
+	c := startCluster(t, 3)
+	org := c.nodes[0].MustOrg(t, "LinearizableCluster", 60_000)
+	pick := func(client, attempt int) *testserver.Client {
+		for i := 0; i < len(c.nodes); i++ {
+			n := (client + attempt + i) % len(c.nodes)
+			if !c.isDead(n) {
+				return c.nodes[n].Key(org.Key)
+			}
+		}
+		return c.nodes[0].Key(org.Key)
+	}
+	var killedAt time.Time
+	kill := func() {
+		time.Sleep(300 * time.Millisecond)
+		leader := c.leader()
+		c.dead[leader].Store(true)
+		c.nodes[leader].Kill()
+		killedAt = time.Now()
+	}
+	last := checkLinearizable(t, 60_000, pick, kill)
+	if !killedAt.Before(last) {
+		t.Fatalf("the leader was killed at %s, after the last operation returned at %s", killedAt, last)
+	}
+}
+
+// checkLinearizable runs 8 clients of charges and reads through client()
+// (which may change node between attempts), runs disrupt (if any) while they
+// do, and checks the history with porcupine.
+// It returns when the last operation returned.
+func checkLinearizable(t *testing.T, fund int64, client func(client, attempt int) *testserver.Client, disrupt func()) time.Time {
 	amounts := []int64{1000, 3000, 7000}
 	var mu sync.Mutex
 	var history []porcupine.Operation
 	var wg sync.WaitGroup
-	for client := 0; client < 8; client++ {
+	if disrupt != nil {
 		wg.Add(1)
-		go func(client int) {
+		go func() { defer wg.Done(); disrupt() }()
+	}
+	for cl := 0; cl < 8; cl++ {
+		wg.Add(1)
+		go func(cl int) {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(client), 7))
-			c := s.Key(org.Key)
+			rng := rand.New(rand.NewPCG(uint64(cl), 7))
 			for i := 0; i < 30; i++ {
+				if disrupt != nil {
+					time.Sleep(40 * time.Millisecond) // spread the workload across the disruption
+				}
 				var in walletInput
 				if rng.IntN(3) == 0 {
 					in.read = true
@@ -116,6 +157,7 @@ func TestLinearizableChargesAndReads(t *testing.T) {
 				call := time.Now().UnixNano()
 				var out walletOutput
 				for attempt := 0; ; attempt++ {
+					c := client(cl, attempt)
 					var r *testserver.Response
 					var err error
 					if in.read {
@@ -130,7 +172,7 @@ func TestLinearizableChargesAndReads(t *testing.T) {
 						}
 						break
 					}
-					if attempt > 50 {
+					if attempt > 300 {
 						t.Errorf("no definite answer for %+v", in)
 						return
 					}
@@ -138,12 +180,18 @@ func TestLinearizableChargesAndReads(t *testing.T) {
 				}
 				ret := time.Now().UnixNano()
 				mu.Lock()
-				history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+				history = append(history, porcupine.Operation{ClientId: cl, Input: in, Call: call, Output: out, Return: ret})
 				mu.Unlock()
 			}
-		}(client)
+		}(cl)
 	}
 	wg.Wait()
+	var last time.Time
+	for _, op := range history {
+		if r := time.Unix(0, op.Return); r.After(last) {
+			last = r
+		}
+	}
 	res, info := porcupine.CheckOperationsVerbose(walletModel(fund), history, 30*time.Second)
 	switch res {
 	case porcupine.Ok:
@@ -163,4 +211,5 @@ func TestLinearizableChargesAndReads(t *testing.T) {
 		}
 		t.Fatalf("history of %d operations is not linearizable; visualization saved to %s", len(history), path)
 	}
+	return last
 }
