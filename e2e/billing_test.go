@@ -108,6 +108,12 @@ func TestSeedTopupThroughDevCheckout(t *testing.T) {
 			}
 		}
 	}
+	// Currency codes are case-insensitive.
+	upper := s.Key(org.Key).With("Idempotency-Key", "topup-upper-1").Do("POST", "/api/v1/billing/balance/top-up",
+		map[string]any{"amount": 1000, "currency": "USD", "successUrl": body["successUrl"], "cancelUrl": body["cancelUrl"]}).Expect(t, 201)
+	if upper.Data()["currency"] != "usd" {
+		t.Fatalf("currency USD stored as %v", upper.Data()["currency"])
+	}
 	bal := s.Key(org.Key).Do("GET", "/api/v1/billing/balance", nil).Expect(t, 200).Data()
 	if num(t, bal, "balance_cents") != 10000 || num(t, bal, "balance_micros") != 100_000_000 {
 		t.Fatalf("balance after top-up: %v", bal)

@@ -101,7 +101,9 @@ func (s *Server) postTopup(ctx *fasthttp.RequestCtx, rs *reqState, k *engine.API
 	if err == nil {
 		var c string
 		if c, present, err = str(v, "currency"); err == nil && present {
-			currency = c
+			// ISO 4217 codes are case-insensitive; Stripe and the ledger
+			// use lowercase.
+			currency = strings.ToLower(c)
 		}
 	}
 	if err == nil && !validCurrencyCode(currency) {
