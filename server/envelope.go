@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -23,7 +24,10 @@ func requestID(ctx *fasthttp.RequestCtx) string {
 	}
 	var raw [12]byte
 	_, _ = rand.Read(raw[:])
-	return "req_" + hex.EncodeToString(raw[:])
+	var id [4 + 24]byte
+	copy(id[:], "req_")
+	hex.Encode(id[4:], raw[:])
+	return string(id[:])
 }
 
 func visibleASCII(b []byte) bool {
@@ -57,9 +61,20 @@ func writeMeta(w *jw, rs *reqState) {
 	w.objEnd()
 }
 
+// bufPool recycles response buffers: fasthttp copies the body, so a buffer
+// is free again as soon as finish returns.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 // respond writes {"data": <data>, "meta": ...} with status.
 func respond(ctx *fasthttp.RequestCtx, rs *reqState, status int, data func(w *jw)) {
-	w := jw{b: make([]byte, 0, 1024)}
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // do not keep huge buffers around
+			bufPool.Put(bp)
+		}
+	}()
+	w := jw{b: (*bp)[:0], comma: make([]bool, 0, 8)}
+	defer func() { *bp = w.b }()
 	w.objStart()
 	w.key("data")
 	data(&w)

@@ -50,6 +50,16 @@ var orgRoutes = []orgRoute{
 	{"webhooks/stripe", "POST", "", (*Server).stripeWebhook},
 }
 
+// orgRouteNames are the routes' full patterns, for metrics and logs, made
+// once rather than per request.
+var orgRouteNames = func() []string {
+	names := make([]string, len(orgRoutes))
+	for i := range orgRoutes {
+		names[i] = "/api/v1/billing/" + orgRoutes[i].pattern
+	}
+	return names
+}()
+
 // matchRoute matches path segments against a pattern.
 func matchRoute(pattern, path string) (arg string, ok bool) {
 	for {
@@ -96,7 +106,7 @@ func (s *Server) orgAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
 			methodMismatch = true
 			continue
 		}
-		rs.route = "/api/v1/billing/" + r.pattern
+		rs.route = orgRouteNames[i]
 		if !strings.Contains(r.roles, k.Role) {
 			respondError(ctx, rs, newError(errForbidden, "the key's role "+k.Role+" does not allow this call"))
 			return

@@ -52,13 +52,19 @@ func writeBalanceFields(w *jw, v engine.WalletView) {
 	w.kStr("currency", "usd")
 	w.kStrOrNull("outbound_block_details", v.HoldDetails)
 	w.kInt("pause_threshold_micros", v.ThresholdMicros)
-	w.kStr("as_of", asOf(v))
+	w.key("as_of")
+	w.sep()
+	w.b = append(w.b, '"')
+	w.b = appendAsOf(w.b, v)
+	w.b = append(w.b, '"')
 }
 
 // asOf names the log position a wallet view reflects: "<group>:<index>".
 // For one org it never goes backwards.
-func asOf(v engine.WalletView) string {
-	return strconv.Itoa(int(v.Group)) + ":" + strconv.FormatUint(v.Index, 10)
+func appendAsOf(b []byte, v engine.WalletView) []byte {
+	b = strconv.AppendUint(b, uint64(v.Group), 10)
+	b = append(b, ':')
+	return strconv.AppendUint(b, v.Index, 10)
 }
 
 // writeOrg writes an org as the operator API shows it.
