@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/orbit/orbit/engine"
+	"github.com/orbit/orbit/server/jsonx"
 )
 
 type adminRoute struct {
@@ -43,29 +44,6 @@ var adminRoutes = []adminRoute{
 	{"cluster/nodes/{}", "DELETE", (*Server).adminClusterRemove},
 }
 
-// matchArgs matches path segments against a pattern whose "{}" segments
-// capture one non-empty segment each.
-func matchArgs(pattern, path string) ([]string, bool) {
-	ps := strings.Split(pattern, "/")
-	ss := strings.Split(path, "/")
-	if len(ps) != len(ss) {
-		return nil, false
-	}
-	var args []string
-	for i := range ps {
-		switch {
-		case ps[i] == "{}":
-			if ss[i] == "" {
-				return nil, false
-			}
-			args = append(args, ss[i])
-		case ps[i] != ss[i]:
-			return nil, false
-		}
-	}
-	return args, true
-}
-
 func (s *Server) adminAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
 	rs.route = "/admin/v1/unknown"
 	if err := s.authAdmin(ctx); err != nil {
@@ -76,7 +54,7 @@ func (s *Server) adminAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
 	mismatch := false
 	for i := range adminRoutes {
 		r := &adminRoutes[i]
-		args, ok := matchArgs(r.pattern, path)
+		args, ok := matchPattern(r.pattern, path, nil)
 		if !ok {
 			continue
 		}
@@ -293,16 +271,7 @@ func (s *Server) adminAdjust(ctx *fasthttp.RequestCtx, rs *reqState, args []stri
 	}
 	var ref, reason string
 	if err == nil {
-		ref, err = requiredStr(v, "reference")
-	}
-	if err == nil {
-		err = checkReference("reference", ref)
-	}
-	if err == nil {
-		reason, _, err = str(v, "reason")
-	}
-	if err == nil {
-		err = checkText("reason", reason, reasonLenMax)
+		ref, reason, err = referenceAndReason(v)
 	}
 	if err != nil {
 		respondError(ctx, rs, err)
@@ -435,16 +404,7 @@ func (s *Server) adminGrant(ctx *fasthttp.RequestCtx, rs *reqState, args []strin
 		}
 	}
 	if err == nil {
-		ref, err = requiredStr(v, "reference")
-	}
-	if err == nil {
-		err = checkReference("reference", ref)
-	}
-	if err == nil {
-		reason, _, err = str(v, "reason")
-	}
-	if err == nil {
-		err = checkText("reason", reason, reasonLenMax)
+		ref, reason, err = referenceAndReason(v)
 	}
 	if err != nil {
 		respondError(ctx, rs, err)
@@ -596,4 +556,19 @@ func (s *Server) adminGetOrgRates(ctx *fasthttp.RequestCtx, rs *reqState, args [
 		writeRateCard(w, &card)
 		w.objEnd()
 	})
+}
+
+// referenceAndReason reads the required reference and the optional reason
+// of an operator credit or debit (adjustments, grants).
+func referenceAndReason(v jsonx.Value) (ref, reason string, err *apiError) {
+	if ref, err = requiredStr(v, "reference"); err != nil {
+		return "", "", err
+	}
+	if err = checkReference("reference", ref); err != nil {
+		return "", "", err
+	}
+	if reason, _, err = str(v, "reason"); err != nil {
+		return "", "", err
+	}
+	return ref, reason, checkText("reason", reason, reasonLenMax)
 }

@@ -60,24 +60,26 @@ var orgRouteNames = func() []string {
 	return names
 }()
 
-// matchRoute matches path segments against a pattern.
-func matchRoute(pattern, path string) (arg string, ok bool) {
+// matchPattern matches path segments against a pattern whose segments in
+// braces ("{id}", "{}") each capture one non-empty segment, appended to args.
+// It does not allocate when args has room: org routes run it per request.
+func matchPattern(pattern, path string, args []string) ([]string, bool) {
 	for {
 		p, prest, pmore := strings.Cut(pattern, "/")
-		s, srest, smore := strings.Cut(path, "/")
-		if p == "{id}" {
-			if s == "" {
-				return "", false
+		seg, srest, smore := strings.Cut(path, "/")
+		if len(p) > 0 && p[0] == '{' {
+			if seg == "" {
+				return args, false
 			}
-			arg = s
-		} else if p != s {
-			return "", false
+			args = append(args, seg)
+		} else if p != seg {
+			return args, false
 		}
 		if pmore != smore {
-			return "", false
+			return args, false
 		}
 		if !pmore {
-			return arg, true
+			return args, true
 		}
 		pattern, path = prest, srest
 	}
@@ -96,11 +98,16 @@ func (s *Server) orgAPI(ctx *fasthttp.RequestCtx, rs *reqState, path string) {
 	}
 	method := string(ctx.Method())
 	methodMismatch := false
+	var argBuf [2]string
 	for i := range orgRoutes {
 		r := &orgRoutes[i]
-		arg, ok := matchRoute(r.pattern, path)
+		args, ok := matchPattern(r.pattern, path, argBuf[:0])
 		if !ok {
 			continue
+		}
+		arg := ""
+		if len(args) > 0 {
+			arg = args[0]
 		}
 		if r.method != method {
 			methodMismatch = true
