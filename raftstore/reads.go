@@ -78,6 +78,10 @@ func (n *Node) Ready() bool {
 		}
 		n.recovered.Store(true)
 	}
+	// The leader knows a leader: an atomic read, no lock, on the hot path.
+	if n.IsLeader() {
+		return true
+	}
 	a, _ := n.raft.LeaderWithID()
 	return a != ""
 }
