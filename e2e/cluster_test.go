@@ -177,24 +177,8 @@ func (c *cluster) verifyLedger(node int, key string, fund int64, acked map[strin
 	t := c.t
 	t.Helper()
 	cl := c.nodes[node].Key(key)
-	refs := map[string]int{}
-	ids := map[string]bool{}
-	var spent int64
-	path := "/api/v1/billing/transactions?limit=100&type=spend"
-	for {
-		d := cl.Do("GET", path, nil).Expect(t, 200).Data()
-		for _, x := range d["transactions"].([]any) {
-			e := x.(map[string]any)
-			refs[e["reference"].(string)]++
-			ids[e["id"].(string)] = true
-			spent -= num(t, e, "amount_micros")
-		}
-		if d["has_more"] != true {
-			break
-		}
-		cur := obj(t, d, "next_cursor")
-		path = fmt.Sprintf("/api/v1/billing/transactions?limit=100&type=spend&cursor_ts=%s&cursor_id=%s", cur["cursor_ts"], cur["cursor_id"])
-	}
+	spends := readSpends(t, cl)
+	refs, ids, spent := spends.refs, spends.ids, spends.spent
 	for ref, n := range refs {
 		if n != 1 {
 			t.Fatalf("%s in the ledger %d times", ref, n)

@@ -62,22 +62,8 @@ func kill9Round(t *testing.T) {
 
 	s.Start()
 	c = s.Key(org.Key)
-	refs := map[string]int{}
-	var spent int64
-	path := "/api/v1/billing/transactions?limit=100&type=spend"
-	for {
-		d := c.Do("GET", path, nil).Expect(t, 200).Data()
-		for _, x := range d["transactions"].([]any) {
-			e := x.(map[string]any)
-			refs[e["reference"].(string)]++
-			spent -= num(t, e, "amount_micros")
-		}
-		if d["has_more"] != true {
-			break
-		}
-		cur := obj(t, d, "next_cursor")
-		path = fmt.Sprintf("/api/v1/billing/transactions?limit=100&type=spend&cursor_ts=%s&cursor_id=%s", cur["cursor_ts"], cur["cursor_id"])
-	}
+	spends := readSpends(t, c)
+	refs, spent := spends.refs, spends.spent
 	for ref, n := range refs {
 		if n != 1 {
 			t.Fatalf("%s charged %d times", ref, n)
@@ -108,4 +94,32 @@ func refWorker(ref string) int {
 	var w, i int
 	fmt.Sscanf(ref, "w%d-%d", &w, &i)
 	return w
+}
+
+// spendLedger is what an org's spend entries say, read page by page.
+type spendLedger struct {
+	refs  map[string]int  // reference -> entries carrying it
+	ids   map[string]bool // entry ids
+	spent int64           // micros spent
+}
+
+// readSpends pages through every spend entry of the key's org.
+func readSpends(t *testing.T, c *testserver.Client) spendLedger {
+	t.Helper()
+	l := spendLedger{refs: map[string]int{}, ids: map[string]bool{}}
+	path := "/api/v1/billing/transactions?limit=100&type=spend"
+	for {
+		d := c.Do("GET", path, nil).Expect(t, 200).Data()
+		for _, x := range d["transactions"].([]any) {
+			e := x.(map[string]any)
+			l.refs[e["reference"].(string)]++
+			l.ids[e["id"].(string)] = true
+			l.spent -= num(t, e, "amount_micros")
+		}
+		if d["has_more"] != true {
+			return l
+		}
+		cur := obj(t, d, "next_cursor")
+		path = fmt.Sprintf("/api/v1/billing/transactions?limit=100&type=spend&cursor_ts=%s&cursor_id=%s", cur["cursor_ts"], cur["cursor_id"])
+	}
 }
