@@ -73,7 +73,7 @@ type worker struct {
 	target doer
 	base   string
 
-	req, resp *fasthttp.Request
+	req       *fasthttp.Request
 	res       *fasthttp.Response
 	commitReq *fasthttp.Request
 	tmpl      *template

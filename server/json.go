@@ -24,16 +24,15 @@ func (w *jw) sep() {
 	}
 }
 
-func (w *jw) objStart()         { w.sep(); w.b = append(w.b, '{'); w.comma = append(w.comma, false) }
-func (w *jw) objEnd()           { w.b = append(w.b, '}'); w.comma = w.comma[:len(w.comma)-1] }
-func (w *jw) arrStart()         { w.sep(); w.b = append(w.b, '['); w.comma = append(w.comma, false) }
-func (w *jw) arrEnd()           { w.b = append(w.b, ']'); w.comma = w.comma[:len(w.comma)-1] }
-func (w *jw) str(s string)      { w.sep(); w.b = jsonx.AppendString(w.b, s) }
-func (w *jw) int(n int64)       { w.sep(); w.b = strconv.AppendInt(w.b, n, 10) }
-func (w *jw) boolean(v bool)    { w.sep(); w.b = strconv.AppendBool(w.b, v) }
-func (w *jw) null()             { w.sep(); w.b = append(w.b, "null"...) }
-func (w *jw) raw(s string)      { w.sep(); w.b = append(w.b, s...) }
-func (w *jw) rawBytes(s []byte) { w.sep(); w.b = append(w.b, s...) }
+func (w *jw) objStart()      { w.sep(); w.b = append(w.b, '{'); w.comma = append(w.comma, false) }
+func (w *jw) objEnd()        { w.b = append(w.b, '}'); w.comma = w.comma[:len(w.comma)-1] }
+func (w *jw) arrStart()      { w.sep(); w.b = append(w.b, '['); w.comma = append(w.comma, false) }
+func (w *jw) arrEnd()        { w.b = append(w.b, ']'); w.comma = w.comma[:len(w.comma)-1] }
+func (w *jw) str(s string)   { w.sep(); w.b = jsonx.AppendString(w.b, s) }
+func (w *jw) int(n int64)    { w.sep(); w.b = strconv.AppendInt(w.b, n, 10) }
+func (w *jw) boolean(v bool) { w.sep(); w.b = strconv.AppendBool(w.b, v) }
+func (w *jw) null()          { w.sep(); w.b = append(w.b, "null"...) }
+func (w *jw) raw(s string)   { w.sep(); w.b = append(w.b, s...) }
 
 // key writes an object key; the value written next follows it.
 func (w *jw) key(k string) {
