@@ -1,7 +1,6 @@
 package raftstore
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -49,7 +48,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		var b engine.Batch
-		if err := json.Unmarshal(l.Data, &b); err != nil {
+		if err := engine.DecodeBatch(l.Data, &b); err != nil {
 			// A committed entry that cannot be decoded means the log is not
 			// ours or is corrupt: deciding money past it is not safe.
 			panic(fmt.Sprintf("raftstore: decode log %d: %v", l.Index, err))

@@ -1,7 +1,6 @@
 package raftstore
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -119,7 +118,7 @@ func (p *proposer) propose(reqs []*request, cmds []engine.Command) {
 		now = p.lastTimeMs
 	}
 	p.lastTimeMs = now
-	data, err := json.Marshal(&engine.Batch{TimeMs: now, Commands: cmds})
+	data, err := engine.AppendBatch(nil, &engine.Batch{TimeMs: now, Commands: cmds})
 	owned := append([]*request(nil), reqs...)
 	if err != nil {
 		failAll(owned, err)

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// The binary encodings of what the log and the store carry. They replace
+// JSON on the write path: a batch is encoded once by the leader and decoded
+// once per replica, and a ledger entry is encoded once for its hash and its
+// stored bytes, so these run for every charge.
+//
+// Every encoding starts with a format byte. JSON starts with '{', so a
+// reader can still tell the earlier JSON encoding apart and decode it.
+//
+// Primitives: integers are varints (zig-zag for signed), strings are a
+// length then the bytes, and a field list is (tag, value) pairs ended by a
+// zero tag, so a zero field costs nothing.
+
+// formatV1 is the first byte of every binary encoding.
+const formatV1 = 0x01
+
+// errCorrupt is what every decoder returns for bytes it cannot read.
+var errCorrupt = errors.New("engine: corrupt encoding")
+
+func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+func appendVarint(b []byte, v int64) []byte   { return binary.AppendVarint(b, v) }
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendMetadata(b []byte, md Metadata) []byte {
+	b = binary.AppendUvarint(b, uint64(len(md)))
+	for _, kv := range md {
+		b = appendString(b, kv.Key)
+		b = appendString(b, kv.Value)
+	}
+	return b
+}
+
+// reader decodes from one string: every decoded string is a substring of
+// it, so decoding a whole batch allocates its bytes once. A reader stops at
+// the first error and keeps it; callers check err once at the end.
+type reader struct {
+	s   string
+	i   int
+	err error
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = errCorrupt
+	}
+	r.i = len(r.s)
+}
+
+func (r *reader) done() bool { return r.i >= len(r.s) }
+
+func (r *reader) byte() byte {
+	if r.i >= len(r.s) {
+		r.fail()
+		return 0
+	}
+	c := r.s[r.i]
+	r.i++
+	return c
+}
+
+func (r *reader) uvarint() uint64 {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if r.i >= len(r.s) {
+			break
+		}
+		c := r.s[r.i]
+		r.i++
+		if shift == 63 && c > 1 {
+			break // overflows 64 bits
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+	}
+	r.fail()
+	return 0
+}
+
+func (r *reader) varint() int64 {
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+// length reads a count or a string length, which never exceeds what is left.
+func (r *reader) length() int {
+	n := r.uvarint()
+	if n > uint64(len(r.s)-r.i) {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) string() string {
+	n := r.length()
+	s := r.s[r.i : r.i+n]
+	r.i += n
+	return s
+}
+
+func (r *reader) metadata() Metadata {
+	n := r.length()
+	if n == 0 {
+		return nil
+	}
+	md := make(Metadata, 0, n)
+	for j := 0; j < n && r.err == nil; j++ {
+		md = append(md, KV{Key: r.string(), Value: r.string()})
+	}
+	return md
+}
