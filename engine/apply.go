@@ -1,6 +1,9 @@
 package engine
 
-import "fmt"
+import (
+	"crypto/sha256"
+	"fmt"
+)
 
 // Apply decides every command of a batch, in order, against the state the
 // earlier commands left, and appends what must be persisted to out. It is
@@ -227,7 +230,12 @@ func (a *applier) write(o *Org, typ EntryType, amountMicros int64, reference str
 		CreatedAtMs:        a.timeMs,
 		ExpiresAtMs:        expiresAtMs,
 	})
-	return &a.out.Entries[len(a.out.Entries)-1]
+	e := &a.out.Entries[len(a.out.Entries)-1]
+	// NextChainHash without its allocation: the scratch buffer is reused.
+	a.e.chainScratch = AppendEntry(append(a.e.chainScratch[:0], o.rec.Chain[:]...), e)
+	e.Hash = sha256.Sum256(a.e.chainScratch)
+	o.rec.Chain = e.Hash
+	return e
 }
 
 func (a *applier) createOrg(c *Command) Result {

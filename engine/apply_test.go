@@ -392,10 +392,10 @@ func TestCharge(t *testing.T) {
 				Reference: "charge:msg-1", CreatedAtMs: 7_000,
 				Metadata: Metadata{{"campaign", `"spring"`}, {"channel", `"sms"`}},
 			}
-			if r.Entry == nil || !reflect.DeepEqual(*r.Entry, want) {
+			if !sameEntry(r.Entry, want) {
 				t.Fatalf("entry = %+v, want %+v", r.Entry, want)
 			}
-			if !reflect.DeepEqual(h.last.Entries, []Entry{want}) {
+			if !sameEntries(h.last.Entries, want) {
 				t.Fatalf("persisted entries %+v", h.last.Entries)
 			}
 			if ms, ok := IDTimeMs(r.TxID, PrefixTransaction); !ok || ms != 7_000 {
@@ -694,7 +694,7 @@ func TestAdjustment(t *testing.T) {
 			}
 			want := Entry{ID: r.TxID, OrgID: org, Type: EntryAdjustment, AmountMicros: tc.amount, BalanceAfterMicros: tc.balance,
 				Reference: "adjustment:adj-1", Metadata: Metadata{{"reason", `"goodwill"`}}, CreatedAtMs: 9000}
-			if r.Entry == nil || !reflect.DeepEqual(*r.Entry, want) || !reflect.DeepEqual(h.last.Entries, []Entry{want}) {
+			if !sameEntry(r.Entry, want) || !sameEntries(h.last.Entries, want) {
 				t.Fatalf("entry %+v, want %+v", r.Entry, want)
 			}
 			if len(h.last.Usage) != 0 {
@@ -768,7 +768,7 @@ func TestRefund(t *testing.T) {
 	want := Entry{ID: r.TxID, OrgID: org, Type: EntryRefund, AmountMicros: 1000, BalanceAfterMicros: 9000,
 		Reference: "refund:" + full.TxID, CreatedAtMs: 3000,
 		Metadata: Metadata{{"reason", `"duplicate"`}, {"refunded_transaction_id", `"` + full.TxID + `"`}}}
-	if r.Entry == nil || !reflect.DeepEqual(*r.Entry, want) {
+	if !sameEntry(r.Entry, want) {
 		t.Fatalf("refund entry %+v, want %+v", r.Entry, want)
 	}
 	h.wantBalance(t, org, 9000)
@@ -1205,7 +1205,7 @@ func TestTopups(t *testing.T) {
 	wantEntry := Entry{ID: r.TxID, OrgID: org, Type: EntryTopup, AmountMicros: 15_000_000, BalanceAfterMicros: 15_000_000,
 		Reference: "dev_session:" + tu, CreatedAtMs: when + 5,
 		Metadata: Metadata{{"currency", `"usd"`}, {"fx_rate", "1.0"}, {"topup_id", `"` + tu + `"`}}}
-	if r.Entry == nil || !reflect.DeepEqual(*r.Entry, wantEntry) || r.ID != tu {
+	if !sameEntry(r.Entry, wantEntry) || r.ID != tu {
 		t.Fatalf("top-up entry %+v, want %+v", r.Entry, wantEntry)
 	}
 	h.wantBalance(t, org, 15_000_000)

@@ -123,6 +123,8 @@ type Entry struct {
 	Metadata           Metadata  `json:"md,omitempty"`
 	CreatedAtMs        int64     `json:"ts"`
 	ExpiresAtMs        int64     `json:"exp,omitempty"`
+	// Hash chains the entry to the org's previous one (see ChainHash).
+	Hash ChainHash `json:"hash"`
 }
 
 // Delivery is the state of a spend's delivery report.

@@ -419,7 +419,7 @@ func TestHoldCommit(t *testing.T) {
 			want := Entry{ID: rc.TxID, OrgID: org, Type: EntrySpend, AmountMicros: -tc.total, BalanceAfterMicros: balance - tc.total,
 				Reference: "reservation:call", CreatedAtMs: 3000,
 				Metadata: Metadata{{"call", `"c1"`}, {"channel", `"voice"`}, {"reservation_id", `"` + id + `"`}}}
-			if rc.Entry == nil || !reflect.DeepEqual(*rc.Entry, want) || !reflect.DeepEqual(h.last.Entries, []Entry{want}) {
+			if !sameEntry(rc.Entry, want) || !sameEntries(h.last.Entries, want) {
 				t.Fatalf("commit entry %+v, want %+v (persisted %+v)", rc.Entry, want, h.last.Entries)
 			}
 			h.wantWallet(t, org, balance-tc.total, tc.other)
@@ -943,7 +943,7 @@ func TestGrant(t *testing.T) {
 	wantCode(t, r, CodeOK)
 	want := Entry{ID: r.TxID, OrgID: org, Type: EntryGrant, AmountMicros: 5000, BalanceAfterMicros: 5000, Reference: "grant:promo",
 		Metadata: Metadata{{"reason", `"promo"`}}, CreatedAtMs: now, ExpiresAtMs: now + 1}
-	if !reflect.DeepEqual(h.last.Entries, []Entry{want}) {
+	if !sameEntries(h.last.Entries, want) {
 		t.Fatalf("grant entry %+v, want %+v", h.last.Entries, want)
 	}
 	rec, _ := h.e.OrgRecord(org)
@@ -972,7 +972,7 @@ func TestGrant(t *testing.T) {
 	}
 	exp := Entry{ID: h.last.Entries[0].ID, OrgID: org, Type: EntryExpiry, AmountMicros: -5000, BalanceAfterMicros: 0,
 		Reference: "expiry:" + r.TxID, Metadata: Metadata{{"grant_id", `"` + r.TxID + `"`}}, CreatedAtMs: now + 1}
-	if !reflect.DeepEqual(h.last.Entries, []Entry{exp}) {
+	if !sameEntries(h.last.Entries, exp) {
 		t.Fatalf("expiry entries %+v, want %+v", h.last.Entries, exp)
 	}
 	rec, _ = h.e.OrgRecord(org)

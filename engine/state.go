@@ -31,6 +31,8 @@ type OrgRecord struct {
 	// Index is the log index of the last command that changed the org: the
 	// org's as_of, which never goes backwards.
 	Index uint64 `json:"index"`
+	// Chain is the hash of the org's newest ledger entry (see ChainHash).
+	Chain ChainHash `json:"chain"`
 }
 
 // clone returns a copy that shares no mutable memory with r (rate cards are
@@ -162,6 +164,8 @@ type Engine struct {
 	group        uint8
 	appliedIndex uint64
 	lastTimeMs   int64
+
+	chainScratch []byte // reused by Apply to hash entries; under mu
 }
 
 // New returns an empty engine for one Raft group reading cold state from cold.

@@ -32,9 +32,41 @@ type UsageRow struct {
 	CostMicros int64
 }
 
-// AuditMismatch is an org whose wallet in memory differs from its ledger.
+// AuditMismatch is one thing the audit found wrong: an org whose wallet
+// differs from its ledger, or a ledger entry that is unreadable, out of
+// place, or breaks its org's balance or hash chain.
 type AuditMismatch struct {
-	OrgID           string
+	OrgID string
+	// EntryID names the entry at fault, when the problem is one entry.
+	EntryID string
+	Problem AuditProblem
+	// BalanceMicros is the wallet's balance (stored or in memory) and
+	// LedgerSumMicros the sum of its ledger, for the balance problems.
 	BalanceMicros   int64
 	LedgerSumMicros int64
 }
+
+// AuditProblem names what an AuditMismatch is about.
+type AuditProblem string
+
+// What the audit checks.
+const (
+	// The stored wallet's balance is not the sum of its ledger.
+	AuditBalance AuditProblem = "balance_mismatch"
+	// The wallet in memory disagrees with the stored one at the same index.
+	AuditMemory AuditProblem = "memory_mismatch"
+	// A stored wallet is missing from memory.
+	AuditWalletMissing AuditProblem = "wallet_missing"
+	// An entry's balance_after is not the running sum of the org's ledger.
+	AuditBalanceAfter AuditProblem = "balance_after_mismatch"
+	// An entry's hash is not SHA-256(previous hash || its bytes): the entry,
+	// or the one before it, was changed, removed or inserted.
+	AuditHash AuditProblem = "hash_mismatch"
+	// The org's newest entry is not the one its wallet names: entries were
+	// removed from the end, or the wallet record was changed.
+	AuditChainHead AuditProblem = "chain_head_mismatch"
+	// An entry's bytes cannot be decoded.
+	AuditUnreadable AuditProblem = "unreadable_entry"
+	// An entry's bytes name another org or id than the key it is stored at.
+	AuditMisplaced AuditProblem = "misplaced_entry"
+)

@@ -40,28 +40,32 @@ func (n *Node) Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error
 	return n.state.Usage(org, fromDay, toDay)
 }
 
-// Audit recomputes every balance from the durable ledger and compares it
-// with the stored wallet of the same applied index, and each in-memory wallet
-// with its stored record when neither has moved since.
+// Audit recomputes every balance and every entry's chain hash from the
+// durable ledger and compares them with the stored wallet of the same
+// applied index (its balance and chain head), and each in-memory wallet with
+// its stored record when neither has moved since.
 func (n *Node) Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error) {
 	a, err := n.state.Audit()
 	if err != nil {
 		return 0, nil, err
 	}
+	mismatches = a.Problems
 	for _, o := range a.Orgs {
 		sum := a.LedgerSums[o.ID]
+		if o.Chain != a.ChainHeads[o.ID] {
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, Problem: engine.AuditChainHead})
+		}
 		mem, ok := n.engine.OrgRecord(o.ID)
 		switch {
 		case sum != o.BalanceMicros:
-			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, BalanceMicros: o.BalanceMicros, LedgerSumMicros: sum})
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, Problem: engine.AuditBalance,
+				BalanceMicros: o.BalanceMicros, LedgerSumMicros: sum})
 		case !ok:
-			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, LedgerSumMicros: sum})
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, Problem: engine.AuditWalletMissing, LedgerSumMicros: sum})
 		case mem.Index == o.Index && mem.BalanceMicros != sum:
-			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, BalanceMicros: mem.BalanceMicros, LedgerSumMicros: sum})
+			mismatches = append(mismatches, engine.AuditMismatch{OrgID: o.ID, Problem: engine.AuditMemory,
+				BalanceMicros: mem.BalanceMicros, LedgerSumMicros: sum})
 		}
-	}
-	for _, id := range a.ChainBreaks {
-		mismatches = append(mismatches, engine.AuditMismatch{OrgID: "entry:" + id})
 	}
 	return len(a.Orgs), mismatches, nil
 }

@@ -339,6 +339,10 @@ func (s *Server) adminAudit(ctx *fasthttp.RequestCtx, rs *reqState, _ []string) 
 		for _, m := range mismatches {
 			w.objStart()
 			w.kStr("org_id", m.OrgID)
+			w.kStr("problem", string(m.Problem))
+			if m.EntryID != "" {
+				w.kStr("entry_id", m.EntryID)
+			}
 			w.kInt("balance_micros", m.BalanceMicros)
 			w.kInt("ledger_sum_micros", m.LedgerSumMicros)
 			w.objEnd()

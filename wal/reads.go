@@ -43,7 +43,7 @@ func (s *State) Transactions(org string, q engine.TxQuery) ([]engine.EntryView, 
 			return nil, false, err
 		}
 		var e engine.Entry
-		if err := json.Unmarshal(v, &e); err != nil {
+		if _, err := engine.DecodeStoredEntry(v, &e); err != nil {
 			return nil, false, err
 		}
 		if q.Type != 0 && e.Type != q.Type {
@@ -93,7 +93,7 @@ func (s *State) Transaction(org, id string) (engine.EntryView, bool, error) {
 		return engine.EntryView{}, false, err
 	}
 	var v engine.EntryView
-	if err := json.Unmarshal(raw, &v.Entry); err != nil {
+	if _, err := engine.DecodeStoredEntry(raw, &v.Entry); err != nil {
 		return engine.EntryView{}, false, err
 	}
 	views := []engine.EntryView{v}
@@ -137,28 +137,59 @@ func (s *State) Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, erro
 type Audit struct {
 	// LedgerSums is each org's sum of ledger entries.
 	LedgerSums map[string]int64
+	// ChainHeads is the hash of each org's newest entry, as recomputed.
+	ChainHeads map[string]engine.ChainHash
 	// Orgs are the org records stored with the same applied index.
 	Orgs []engine.OrgRecord
-	// ChainBreaks are entries whose balance_after is not the running sum.
-	ChainBreaks []string
+	// Entries is how many ledger entries were read.
+	Entries int
+	// Problems are entries that are unreadable, out of place, or break
+	// their org's running balance or hash chain.
+	Problems []engine.AuditMismatch
 }
 
-// Audit recomputes every org's balance from its ledger entries and reads the
-// stored org records, all from one Pebble snapshot, so the two are at the
-// same applied index whatever the FSM writes meanwhile.
+// Audit walks every org's ledger in order from one Pebble snapshot (so the
+// org records read with it are at the same applied index, whatever the FSM
+// writes meanwhile), recomputing each balance and each entry's chain hash
+// from the stored bytes.
+//
+// After a bad entry the walk takes that entry's stored hash and balance as
+// the chain's new start, so each tampered entry is reported once and the
+// entries after it are still checked.
 func (s *State) Audit() (Audit, error) {
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	a := Audit{LedgerSums: make(map[string]int64)}
-	err := scanReader(snap, []byte{prefixEntry, keySep}, func(_, v []byte) error {
+	a := Audit{LedgerSums: make(map[string]int64), ChainHeads: make(map[string]engine.ChainHash)}
+	balances := make(map[string]int64) // the running balance_after, resynchronized after a break
+	err := scanReader(snap, []byte{prefixEntry, keySep}, func(k, v []byte) error {
+		a.Entries++
+		org, id, ok := splitOrgScoped(k)
+		if !ok {
+			a.Problems = append(a.Problems, engine.AuditMismatch{Problem: engine.AuditMisplaced, EntryID: string(k)})
+			return nil
+		}
 		var e engine.Entry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return err
+		canonical, err := engine.DecodeStoredEntry(v, &e)
+		switch {
+		case err != nil:
+			a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, EntryID: id, Problem: engine.AuditUnreadable})
+			return nil
+		case e.OrgID != org || e.ID != id:
+			a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, EntryID: id, Problem: engine.AuditMisplaced})
+			return nil
 		}
-		a.LedgerSums[e.OrgID] += e.AmountMicros
-		if a.LedgerSums[e.OrgID] != e.BalanceAfterMicros {
-			a.ChainBreaks = append(a.ChainBreaks, e.ID)
+		a.LedgerSums[org] += e.AmountMicros
+		if running := balances[org] + e.AmountMicros; running != e.BalanceAfterMicros {
+			a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, EntryID: id, Problem: engine.AuditBalanceAfter,
+				BalanceMicros: e.BalanceAfterMicros, LedgerSumMicros: running})
 		}
+		balances[org] = e.BalanceAfterMicros
+		// Entries stored as JSON by an earlier version carry no hash: the
+		// chain starts after them.
+		if canonical != nil && engine.NextChainHash(a.ChainHeads[org], canonical) != e.Hash {
+			a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, EntryID: id, Problem: engine.AuditHash})
+		}
+		a.ChainHeads[org] = e.Hash
 		return nil
 	})
 	if err != nil {
@@ -173,6 +204,19 @@ func (s *State) Audit() (Audit, error) {
 		return nil
 	})
 	return a, err
+}
+
+// splitOrgScoped splits a key made by orgScoped into its org and the rest.
+func splitOrgScoped(k []byte) (org, rest string, ok bool) {
+	if len(k) < 2 {
+		return "", "", false
+	}
+	body := string(k[2:])
+	i := strings.IndexByte(body, keySep)
+	if i <= 0 {
+		return "", "", false
+	}
+	return body[:i], body[i+1:], true
 }
 
 // Invoices lists an org's invoices and receipts, newest first.

@@ -18,6 +18,7 @@ import (
 type State struct {
 	db   *pebble.DB
 	refs *refFilter // every stored reference; see refFilter
+	buf  []byte     // Write's encoding buffer (Write has one caller at a time)
 }
 
 // NewState returns the state stored in db, loading the reference filter
@@ -55,7 +56,9 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 	defer b.Close()
 	for i := range c.Entries {
 		e := &c.Entries[i]
-		if err := b.Set(entryKey(e.OrgID, e.ID), mustJSON(e), nil); err != nil {
+		// Set copies key and value into the batch: one buffer serves all.
+		s.buf = engine.AppendStoredEntry(s.buf[:0], e)
+		if err := b.Set(entryKey(e.OrgID, e.ID), s.buf, nil); err != nil {
 			return err
 		}
 	}
@@ -65,7 +68,8 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 		// Into the filter before the write is visible, so a reader never
 		// sees the key stored yet filtered out.
 		s.refs.add(k)
-		if err := b.Set(k, mustJSON(&r.Rec), nil); err != nil {
+		s.buf = engine.AppendRefRecord(s.buf[:0], &r.Rec)
+		if err := b.Set(k, s.buf, nil); err != nil {
 			return err
 		}
 	}
@@ -218,7 +222,15 @@ func (s *State) Ref(orgID string, ns byte, ref string) (engine.RefRecord, bool) 
 	if !s.refs.mayContain(k) {
 		return r, false
 	}
-	return r, s.mustGetJSON(k, &r)
+	raw := s.mustGet(k)
+	if raw == nil {
+		return r, false
+	}
+	r, err := engine.DecodeRefRecord(raw)
+	if err != nil {
+		panic(fmt.Sprintf("wal: decode %q: %v", k, err))
+	}
+	return r, true
 }
 
 // Txn implements engine.ColdStore: the side record when something changed
@@ -228,9 +240,13 @@ func (s *State) Txn(orgID, txID string) (engine.TxnState, bool) {
 	if s.mustGetJSON(txnKey(orgID, txID), &t) {
 		return t, true
 	}
-	var e engine.Entry
-	if !s.mustGetJSON(entryKey(orgID, txID), &e) {
+	raw := s.mustGet(entryKey(orgID, txID))
+	if raw == nil {
 		return t, false
+	}
+	var e engine.Entry
+	if _, err := engine.DecodeStoredEntry(raw, &e); err != nil {
+		panic(fmt.Sprintf("wal: decode entry %s/%s: %v", orgID, txID, err))
 	}
 	return engine.TxnFromEntry(&e), true
 }
@@ -279,11 +295,18 @@ func (s *State) Topup(id string) (engine.TopupRecord, bool) {
 	return t, s.mustGetJSON(topupKey(id), &t)
 }
 
-func (s *State) mustGetJSON(key []byte, v any) bool {
+// mustGet returns the value of key, or nil when it is absent. A read error
+// stops the process: deciding money on a guess could apply it twice.
+func (s *State) mustGet(key []byte) []byte {
 	raw, err := s.get(key)
 	if err != nil {
 		panic(fmt.Sprintf("wal: read %q: %v", key, err))
 	}
+	return raw
+}
+
+func (s *State) mustGetJSON(key []byte, v any) bool {
+	raw := s.mustGet(key)
 	if raw == nil {
 		return false
 	}
