@@ -421,7 +421,7 @@ func (n *Node) Close() error {
 	if err := n.state.Sync(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := n.db.Close(); err != nil {
+	if err := n.state.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := n.logDB.Close(); err != nil {

@@ -20,6 +20,9 @@ type refFilter struct {
 	seed   maphash.Seed
 	mu     sync.Mutex // serializes adds that open a new layer
 	layers atomic.Pointer[[]*bloomLayer]
+	// complete is set once every stored reference has been added; before
+	// that a miss proves nothing (see State.startRefFilter).
+	complete atomic.Bool
 }
 
 type bloomLayer struct {

@@ -3,6 +3,11 @@ package wal
 import (
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/orbit/orbit/engine"
 )
 
 func TestRefFilterNeverFalseNegativeAndGrows(t *testing.T) {
@@ -56,5 +61,75 @@ func TestRefFilterRebuiltOnOpen(t *testing.T) {
 	}
 	if _, ok := st.Ref("org_x", 'c', "r2"); ok {
 		t.Fatal("absent reference found")
+	}
+}
+
+// A restart over many references serves before the filter has loaded them
+// all: until it has, every lookup asks Pebble, so no stored reference is
+// ever missed; once it has, misses are answered from memory. Closing in the
+// middle of the load stops it cleanly.
+func TestRefFilterLoadsInBackground(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refs = 40_000
+	b := db.NewBatch()
+	for i := 0; i < refs; i++ {
+		rec := engine.RefRecord{TxID: fmt.Sprint("ct_", i), BodyHash: "h"}
+		if err := b.Set(refKey("org_x", 'c', fmt.Sprint("r", i)), engine.AppendRefRecord(nil, &rec), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	defer func(d time.Duration) { refFilterSyncBudget = d }(refFilterSyncBudget)
+	refFilterSyncBudget = 0 // hand over to the background after the first keys
+
+	for _, closeEarly := range []bool{false, true} {
+		db, err := Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := NewState(db)
+		if closeEarly {
+			if err := st.Close(); err != nil {
+				t.Fatalf("close during the load: %v", err)
+			}
+			continue
+		}
+		// Whatever the load's progress, every stored reference is found.
+		for i := refs - 1; i >= 0; i -= 997 {
+			if r, ok := st.Ref("org_x", 'c', fmt.Sprint("r", i)); !ok || r.TxID != fmt.Sprint("ct_", i) {
+				t.Fatalf("reference r%d not found while the filter loads (ready=%v)", i, st.RefFilterReady())
+			}
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !st.RefFilterReady() {
+			if time.Now().After(deadline) {
+				t.Fatal("reference filter never finished loading")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for i := 0; i < refs; i += 991 {
+			if _, ok := st.Ref("org_x", 'c', fmt.Sprint("r", i)); !ok {
+				t.Fatalf("reference r%d not found after the load", i)
+			}
+			if !st.refs.Load().mayContain(refKey("org_x", 'c', fmt.Sprint("r", i))) {
+				t.Fatalf("loaded filter does not contain r%d", i)
+			}
+		}
+		if _, ok := st.Ref("org_x", 'c', "absent"); ok {
+			t.Fatal("absent reference found")
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -141,5 +141,5 @@ func (s *State) Restore(r io.Reader) error {
 	if err := b.Close(); err != nil {
 		return err
 	}
-	return s.loadRefFilter()
+	return s.startRefFilter()
 }

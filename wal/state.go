@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -17,31 +20,89 @@ import (
 // Writes come from one goroutine (the FSM). Reads may come from any.
 type State struct {
 	db   *pebble.DB
-	refs *refFilter // every stored reference; see refFilter
-	buf  []byte     // Write's encoding buffer (Write has one caller at a time)
+	refs atomic.Pointer[refFilter] // every stored reference; see refFilter
+	buf  []byte                    // Write's encoding buffer (Write has one caller at a time)
+
+	// A reference filter still loading in the background (see
+	// startRefFilter) stops when closing is set; Close waits for it.
+	closing  atomic.Bool
+	building sync.WaitGroup
 }
 
-// NewState returns the state stored in db, loading the reference filter
-// from the stored references.
+// NewState returns the state stored in db and starts loading the reference
+// filter from the stored references.
 func NewState(db *pebble.DB) *State {
 	s := &State{db: db}
-	if err := s.loadRefFilter(); err != nil {
-		// Without a complete filter a stored reference could look new:
-		// that would charge twice, so refuse to run.
+	if err := s.startRefFilter(); err != nil {
 		panic(fmt.Sprintf("wal: load reference filter: %v", err))
 	}
 	return s
 }
 
-// loadRefFilter (re)builds the reference filter from every x/ key.
-func (s *State) loadRefFilter() error {
+// refFilterSyncBudget is how long opening spends loading the reference
+// filter before it lets the node serve and finishes in the background.
+var refFilterSyncBudget = 300 * time.Millisecond
+
+// startRefFilter installs a new reference filter and fills it from every
+// stored x/ key. A restart must not wait for a scan of every reference ever
+// stored (tens of millions), so after refFilterSyncBudget the scan goes on
+// in the background; until it completes, Ref asks Pebble for every
+// reference (slower, never wrong).
+//
+// Nothing is missed: the scan's iterator sees every key committed before it
+// opened, and Write adds each new key to the filter before committing it.
+func (s *State) startRefFilter() error {
 	f := newRefFilter()
-	err := s.scan([]byte{prefixRef, keySep}, func(k, _ []byte) error {
-		f.add(k)
-		return nil
-	})
-	s.refs = f
-	return err
+	s.refs.Store(f)
+	prefix := []byte{prefixRef, keySep}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keyPrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(refFilterSyncBudget)
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		f.add(it.Key())
+		if n++; n%4096 == 0 && time.Now().After(deadline) {
+			s.building.Add(1)
+			go s.finishRefFilter(f, it)
+			return nil
+		}
+	}
+	return s.endRefFilter(f, it)
+}
+
+// finishRefFilter is startRefFilter's background half.
+func (s *State) finishRefFilter(f *refFilter, it *pebble.Iterator) {
+	defer s.building.Done()
+	for it.Next() {
+		if s.closing.Load() || s.refs.Load() != f {
+			_ = it.Close() // closing, or a restore replaced the filter
+			return
+		}
+		f.add(it.Key())
+	}
+	// An error leaves the filter incomplete: lookups keep asking Pebble.
+	_ = s.endRefFilter(f, it)
+}
+
+func (s *State) endRefFilter(f *refFilter, it *pebble.Iterator) error {
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	f.complete.Store(true)
+	return nil
+}
+
+// RefFilterReady reports whether the reference filter has loaded every
+// stored reference (and so answers misses from memory).
+func (s *State) RefFilterReady() bool { return s.refs.Load().complete.Load() }
+
+// Close stops background work and closes the database.
+func (s *State) Close() error {
+	s.closing.Store(true)
+	s.building.Wait()
+	return s.db.Close()
 }
 
 // DB returns the underlying database.
@@ -67,7 +128,7 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 		k := refKey(r.OrgID, r.NS, r.Ref)
 		// Into the filter before the write is visible, so a reader never
 		// sees the key stored yet filtered out.
-		s.refs.add(k)
+		s.refs.Load().add(k)
 		s.buf = engine.AppendRefRecord(s.buf[:0], &r.Rec)
 		if err := b.Set(k, s.buf, nil); err != nil {
 			return err
@@ -219,7 +280,7 @@ func (s *State) get(key []byte) ([]byte, error) {
 func (s *State) Ref(orgID string, ns byte, ref string) (engine.RefRecord, bool) {
 	var r engine.RefRecord
 	k := refKey(orgID, ns, ref)
-	if !s.refs.mayContain(k) {
+	if f := s.refs.Load(); f.complete.Load() && !f.mayContain(k) {
 		return r, false
 	}
 	raw := s.mustGet(k)
