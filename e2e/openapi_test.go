@@ -937,7 +937,7 @@ var oaWrongListener404 = map[string]bool{
 	"GET /api/v1/billing/invoices": true, "POST /api/v1/billing/charges": true,
 	"POST /api/v1/billing/charges/batch": true, "POST /api/v1/billing/reservations": true,
 	"POST /api/v1/billing/webhooks/stripe": true,
-	"POST /admin/v1/orgs": true, "GET /admin/v1/orgs": true, "GET /admin/v1/rates": true,
+	"POST /admin/v1/orgs":                  true, "GET /admin/v1/orgs": true, "GET /admin/v1/rates": true,
 	"PUT /admin/v1/rates": true, "PUT /admin/v1/fx-rates": true, "GET /admin/v1/fx-rates": true,
 	"GET /admin/v1/audit": true, "GET /admin/v1/cluster": true, "POST /admin/v1/cluster/join": true,
 	"GET /": true, "GET /openapi.json": true,
