@@ -112,11 +112,38 @@ func (g *writeGate) enter() bool {
 	return true
 }
 
+// full reports whether a write would be refused now (a cheap early check;
+// enter decides).
+func (g *writeGate) full() bool { return g.max > 0 && g.waiting.Load() >= g.max }
+
+// isWrite reports requests that may propose to the log: every method but
+// GET and HEAD on the routes that reach the ledger. Stripe's webhook is
+// not shed early (Stripe retries, but a paid top-up should not wait on
+// charge traffic); it still meets the gate in submit.
+func isWrite(ctx *fasthttp.RequestCtx, path string) bool {
+	if ctx.IsGet() || ctx.IsHead() || path == stripeWebhookPath {
+		return false
+	}
+	return hasPrefix(path, "/api/") || hasPrefix(path, "/admin/") || hasPrefix(path, "/dev/")
+}
+
 func (g *writeGate) leave() {
 	if g.max > 0 {
 		g.waiting.Add(-1)
 	}
 }
+
+// shedKey marks a request refused by the write gate (a fasthttp user value,
+// reset with the request).
+const shedKey = "orbit.shed"
+
+func markShed(ctx *fasthttp.RequestCtx) {
+	if ctx != nil {
+		ctx.SetUserValue(shedKey, true)
+	}
+}
+
+func isShed(ctx *fasthttp.RequestCtx) bool { return ctx != nil && ctx.UserValue(shedKey) != nil }
 
 // errOverloaded is the answer to a write over the cap.
 func errOverloaded() *apiError {

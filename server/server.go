@@ -256,6 +256,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, role listenerRole) {
 		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
 		return
 	}
+	if s.writes.full() && isWrite(ctx, path) {
+		// Shed before authenticating and decoding: under overload every
+		// refusal must cost as little as possible. submit checks again.
+		rs.route = "overloaded"
+		markShed(ctx)
+		respondError(ctx, &rs, errOverloaded())
+		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+		return
+	}
 	if needsLeader(string(ctx.Method()), path) {
 		if !s.store.Ready() {
 			rs.route = "not_ready"
@@ -362,6 +371,7 @@ func hashKey(raw []byte) string {
 // 503 (safe to retry with the same reference).
 func (s *Server) submit(ctx *fasthttp.RequestCtx, cmds ...engine.Command) ([]engine.Result, *apiError) {
 	if !s.writes.enter() {
+		markShed(ctx)
 		return nil, errOverloaded()
 	}
 	defer s.writes.leave()
@@ -385,12 +395,14 @@ func (s *Server) submitOne(ctx *fasthttp.RequestCtx, cmd engine.Command) (engine
 // method, route pattern, status and latency. It never logs headers or
 // bodies, so keys, tokens and card data cannot reach the log. Successes are
 // logged at debug level (the charge path is too hot for an info line per
-// request), client errors at info, server errors at warn.
+// request), client errors and shed writes at info (a warning per refused
+// request would add work exactly when the node has none to spare), server
+// errors at warn.
 func (s *Server) accessLog(ctx *fasthttp.RequestCtx, rs *reqState) {
 	status := ctx.Response.StatusCode()
 	level := slog.LevelDebug
 	switch {
-	case status >= 500:
+	case status >= 500 && !isShed(ctx):
 		level = slog.LevelWarn
 	case status >= 400:
 		level = slog.LevelInfo
