@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -285,5 +287,151 @@ func TestOverloadShedsAndLosesNothing(t *testing.T) {
 	}
 	if audit := s.Admin().Do("GET", "/admin/v1/audit", nil).Expect(t, 200).Data(); len(audit["mismatches"].([]any)) != 0 {
 		t.Fatalf("audit: %v", audit)
+	}
+}
+
+// TestRateLimitPerIP: with --rate-limit-ip 5 one client address gets its
+// burst of 5 on the API routes (operator API included), then 429
+// rate_limited with Retry-After; health, readiness and metrics still
+// answer; a refused request changes nothing; after the bucket refills the
+// address is served again.
+func TestRateLimitPerIP(t *testing.T) {
+	s := testserver.New(t)
+	s.ExtraArgs = []string{"--rate-limit-ip", "5"}
+	s.Start()
+	org := s.MustOrg(t, "Per IP", 1_000_000) // 3 requests of the burst
+	time.Sleep(1200 * time.Millisecond)      // a full bucket again
+	admin := s.Admin()
+	ok, limited := 0, 0
+	for i := range 10 {
+		r := admin.Do("POST", "/admin/v1/orgs/"+org.ID+"/adjustments", map[string]any{"amount_micros": 1, "reference": fmt.Sprint("ipl-", i)})
+		switch r.Status {
+		case 201:
+			ok++
+		case 429:
+			limited++
+			if r.ErrorCode() != "rate_limited" || r.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 without the envelope or Retry-After: %v %s", r.Header, r.Body)
+			}
+		default:
+			t.Fatalf("adjustment %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if ok < 5 || ok > 6 || limited == 0 {
+		t.Fatalf("%d accepted, %d limited: want the burst of 5 (6 if a token refilled) and the rest limited", ok, limited)
+	}
+	oaExpectErr(t, s.Key(org.Key).Do("GET", "/api/v1/billing/balance", nil), 429, "rate_limited") // the same address on the org API
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		for range 3 {
+			s.Anon().Do("GET", p, nil).Expect(t, 200)
+		}
+	}
+	var bal map[string]any
+	testserver.WaitFor(t, 5*time.Second, "the address's bucket to refill", func() bool {
+		r := s.Key(org.Key).Do("GET", "/api/v1/billing/balance", nil)
+		bal = r.Data()
+		return r.Status == 200
+	})
+	if got := num(t, bal, "balance_micros"); got != 1_000_000+int64(ok) {
+		t.Fatalf("balance %d, want 1000000 + %d accepted adjustments of 1", got, ok)
+	}
+}
+
+// TestConnectionCap: with --max-conns 8 a ninth open connection is
+// refused with 503 before any request is read, and once connections close
+// new ones are served again.
+func TestConnectionCap(t *testing.T) {
+	s := testserver.New(t)
+	s.ExtraArgs = []string{"--max-conns", "8"}
+	s.Start()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 8 { // idle connections, each holding a slot
+		c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(200 * time.Millisecond) // the server has accepted them
+	c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", s.HTTPAddr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	c.Close()
+	if err != nil {
+		t.Fatalf("ninth connection: %v, want a 503", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("ninth connection: %d, want 503", resp.StatusCode)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	testserver.WaitFor(t, 5*time.Second, "a slot free again", func() bool {
+		r, err := s.Anon().TryDo("GET", "/healthz", nil)
+		return err == nil && r.Status == 200
+	})
+}
+
+// TestSlowHeadersDoNotBlock: against a real orbitd with --read-timeout 1s,
+// clients trickling their request headers a byte at a time do not delay
+// anyone else, and the server drops them after the timeout.
+func TestSlowHeadersDoNotBlock(t *testing.T) {
+	s := testserver.New(t)
+	s.ExtraArgs = []string{"--read-timeout", "1s"}
+	s.Start()
+	org := s.MustOrg(t, "Beside slowloris", 1_000_000)
+	const slow = 20
+	dropped := make(chan time.Duration, slow)
+	for range slow {
+		c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			start := time.Now()
+			head := "POST /api/v1/billing/charges HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 400) + "\r\n\r\n"
+			for i := 0; i < len(head); i++ { // 400+ bytes at 20 ms: 8 s if never cut
+				if _, err := c.Write([]byte{head[i]}); err != nil {
+					dropped <- time.Since(start)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			dropped <- -1
+		}()
+	}
+	kc := s.KeyWithTimeout(org.Key, 2*time.Second)
+	for i := range 20 {
+		start := time.Now()
+		r, err := kc.TryDo("POST", "/api/v1/billing/charges", chargeBody(fmt.Sprint("beside-", i), 10))
+		if err != nil || r.Status != 201 {
+			t.Fatalf("charge %d beside slow clients: %v %v", i, r, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("charge %d took %s beside slow clients", i, d)
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for range slow {
+		select {
+		case d := <-dropped:
+			if d < 0 {
+				t.Fatalf("a slow client sent its whole request: --read-timeout did not cut it off")
+			}
+		case <-timeout:
+			t.Fatalf("slow connections still open 10 s later")
+		}
 	}
 }
