@@ -299,8 +299,7 @@ func TestRateLimitPerIP(t *testing.T) {
 	s := testserver.New(t)
 	s.ExtraArgs = []string{"--rate-limit-ip", "5"}
 	s.Start()
-	org := s.MustOrg(t, "Per IP", 1_000_000) // 3 requests of the burst
-	time.Sleep(1200 * time.Millisecond)      // a full bucket again
+	org := s.MustOrg(t, "Per IP", 1_000_000) // 3 requests of the burst of 5
 	admin := s.Admin()
 	ok, limited := 0, 0
 	for i := range 10 {
@@ -317,8 +316,9 @@ func TestRateLimitPerIP(t *testing.T) {
 			t.Fatalf("adjustment %d: %d %s", i, r.Status, r.Body)
 		}
 	}
-	if ok < 5 || ok > 6 || limited == 0 {
-		t.Fatalf("%d accepted, %d limited: want the burst of 5 (6 if a token refilled) and the rest limited", ok, limited)
+	// The setup took 3 of the 5; up to 5 per second refill meanwhile.
+	if ok < 2 || ok > 7 || limited == 0 {
+		t.Fatalf("%d accepted, %d limited: want what is left of the burst of 5 accepted and the rest limited", ok, limited)
 	}
 	oaExpectErr(t, s.Key(org.Key).Do("GET", "/api/v1/billing/balance", nil), 429, "rate_limited") // the same address on the org API
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
@@ -350,14 +350,20 @@ func TestConnectionCap(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for range 8 { // idle connections, each holding a slot
+	for i := range 8 { // keep-alive connections, each served once and holding a slot
 		c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", s.HTTPAddr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("connection %d of 8: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
 	}
-	time.Sleep(200 * time.Millisecond) // the server has accepted them
 	c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
