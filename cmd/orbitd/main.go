@@ -77,7 +77,15 @@ func parseFlags(args []string) (config, error) {
 	flagEnvInt(fs, &c.maxPendingWrites, "max-pending-writes", "ORBIT_MAX_PENDING_WRITES", 256, "write requests that may wait for the log on this node; beyond it 503 at once (0: only the log's own bound)")
 	flagEnvInt(fs, &c.maxConns, "max-conns", "ORBIT_MAX_CONNS", 10000, "open HTTP connections served at once per listener; beyond it a new connection is refused with 503")
 	flagEnvInt(fs, &c.maxConnsPerIP, "max-conns-per-ip", "ORBIT_MAX_CONNS_PER_IP", 0, "open HTTP connections per client IP; beyond it 429 (0: off)")
-	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time a client has to send one whole request (headers and body)")
+	readTimeout := 30 * time.Second
+	if v, ok := os.LookupEnv("ORBIT_READ_TIMEOUT"); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			readTimeout = d
+		} else {
+			fmt.Fprintf(os.Stderr, "orbitd: ORBIT_READ_TIMEOUT=%q is not a duration; using %s\n", v, readTimeout)
+		}
+	}
+	fs.DurationVar(&c.readTimeout, "read-timeout", readTimeout, "time a client has to send one whole request (headers and body) (env ORBIT_READ_TIMEOUT)")
 	flagEnv(fs, &c.tlsCert, "tls-cert", "ORBIT_TLS_CERT", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
 	flagEnv(fs, &c.tlsKey, "tls-key", "ORBIT_TLS_KEY", "", "PEM private key of --tls-cert")
 	flagEnv(fs, &c.adminAddr, "admin-addr", "ORBIT_ADMIN_ADDR", "", "serve the operator API (/admin/v1) only on this address (empty: on --http-addr)")
