@@ -40,9 +40,9 @@ func newGatedStore() *gatedStore {
 	}
 }
 
-// request runs one request through h from remote and returns its status,
+// gateRequest runs one request through h from remote and returns its status,
 // error code and Retry-After.
-func request(h fasthttp.RequestHandler, method, path, remote string, body string, headers ...string) (int, string, string) {
+func gateRequest(h fasthttp.RequestHandler, method, path, remote string, body string, headers ...string) (int, string, string) {
 	var req fasthttp.Request
 	req.Header.SetMethod(method)
 	req.SetRequestURI(path)
@@ -65,7 +65,7 @@ func request(h fasthttp.RequestHandler, method, path, remote string, body string
 	return ctx.Response.StatusCode(), env.Error.Code, string(ctx.Response.Header.Peek("Retry-After"))
 }
 
-func chargeJSON(ref string) string {
+func gateChargeJSON(ref string) string {
 	return `{"reference":"` + ref + `","channel":"sms","amount_micros":4200}`
 }
 
@@ -82,13 +82,13 @@ func TestWritesWaitingCap(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses[i], _, _ = request(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", chargeJSON("w-"+strconv.Itoa(i)))
+			statuses[i], _, _ = gateRequest(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", gateChargeJSON("w-"+strconv.Itoa(i)))
 		}()
 	}
 	<-st.entered
 	<-st.entered
 	start := time.Now()
-	status, code, retry := request(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", chargeJSON("w-shed"))
+	status, code, retry := gateRequest(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", gateChargeJSON("w-shed"))
 	if status != 503 || code != "unavailable" || retry == "" {
 		t.Fatalf("third write: %d %q Retry-After %q, want 503 unavailable with Retry-After", status, code, retry)
 	}
@@ -98,7 +98,7 @@ func TestWritesWaitingCap(t *testing.T) {
 	if len(st.entered) != 0 {
 		t.Fatalf("the shed write reached the store")
 	}
-	if status, _, _ := request(s.Handle, "GET", "/healthz", "10.0.0.1:1000", ""); status != 200 {
+	if status, _, _ := gateRequest(s.Handle, "GET", "/healthz", "10.0.0.1:1000", ""); status != 200 {
 		t.Fatalf("/healthz while writes wait: %d", status)
 	}
 	close(st.release)
@@ -106,7 +106,7 @@ func TestWritesWaitingCap(t *testing.T) {
 	if statuses[0] != 201 || statuses[1] != 201 {
 		t.Fatalf("the waiting writes ended %v, want 201 201", statuses)
 	}
-	if status, _, _ := request(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", chargeJSON("w-after")); status != 201 {
+	if status, _, _ := gateRequest(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", gateChargeJSON("w-after")); status != 201 {
 		t.Fatalf("a write after the queue drained: %d, want 201", status)
 	}
 	if n := s.writes.waiting.Load(); n != 0 {
@@ -128,7 +128,7 @@ func TestRateLimitPerIP(t *testing.T) {
 	s := New(Config{Store: st, Metrics: NewMetrics(), RateLimitPerIP: 3})
 	ok, limited := 0, 0
 	for i := range 6 {
-		status, code, retry := request(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", chargeJSON("ip-"+strconv.Itoa(i)))
+		status, code, retry := gateRequest(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.1:1000", gateChargeJSON("ip-"+strconv.Itoa(i)))
 		switch {
 		case status == 201:
 			ok++
@@ -141,15 +141,15 @@ func TestRateLimitPerIP(t *testing.T) {
 	if ok != 3 || limited != 3 {
 		t.Fatalf("%d accepted, %d limited; want 3 and 3 (burst 3 within well under a second)", ok, limited)
 	}
-	if status, _, _ := request(s.Handle, "GET", "/api/v1/billing/balance", "10.0.0.1:2000", ""); status != 429 {
+	if status, _, _ := gateRequest(s.Handle, "GET", "/api/v1/billing/balance", "10.0.0.1:2000", ""); status != 429 {
 		t.Fatalf("another port of the same address: %d, want 429", status)
 	}
-	if status, _, _ := request(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.2:1000", chargeJSON("ip-other")); status != 201 {
+	if status, _, _ := gateRequest(s.Handle, "POST", "/api/v1/billing/charges", "10.0.0.2:1000", gateChargeJSON("ip-other")); status != 201 {
 		t.Fatalf("another address: %d, want 201", status)
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
 		for range 5 {
-			if status, _, _ := request(s.Handle, "GET", p, "10.0.0.1:1000", ""); status == 429 {
+			if status, _, _ := gateRequest(s.Handle, "GET", p, "10.0.0.1:1000", ""); status == 429 {
 				t.Fatalf("%s was rate limited", p)
 			}
 		}
@@ -167,36 +167,36 @@ func TestAdminListenerSplit(t *testing.T) {
 	st.nodes = []ClusterNode{{ID: "n2", HTTPAddr: "10.0.0.9:8080", RaftAddr: "10.0.0.9:7000"}}
 	s := New(Config{Store: st, Metrics: NewMetrics(), AdminToken: "tok", AdminListener: true})
 	auth := []string{"Authorization", "Bearer tok"}
-	if status, code, _ := request(s.Handle, "GET", "/admin/v1/cluster", "10.0.0.1:1000", "", auth...); status != 404 || code != "not_found" {
+	if status, code, _ := gateRequest(s.Handle, "GET", "/admin/v1/cluster", "10.0.0.1:1000", "", auth...); status != 404 || code != "not_found" {
 		t.Fatalf("admin path on the public listener: %d %q, want 404 not_found", status, code)
 	}
 	fwd := append([]string{forwardedHeader, "n2"}, auth...)
-	if status, _, _ := request(s.Handle, "GET", "/admin/v1/nope", "10.0.0.1:1000", "", fwd...); status != 404 {
+	if status, _, _ := gateRequest(s.Handle, "GET", "/admin/v1/nope", "10.0.0.1:1000", "", fwd...); status != 404 {
 		t.Fatalf("forwarding header from a stranger: %d, want 404", status)
 	}
-	if !s.servedOn(rolePublic, ctxFrom("10.0.0.9:5555", forwardedHeader, "n2"), "/admin/v1/orgs") {
+	if !s.servedOn(rolePublic, gateCtxFrom("10.0.0.9:5555", forwardedHeader, "n2"), "/admin/v1/orgs") {
 		t.Fatalf("a request forwarded by a peer is not served on the public listener")
 	}
-	if s.servedOn(rolePublic, ctxFrom("10.0.0.9:5555"), "/admin/v1/orgs") {
+	if s.servedOn(rolePublic, gateCtxFrom("10.0.0.9:5555"), "/admin/v1/orgs") {
 		t.Fatalf("a peer's request without the forwarding header is served")
 	}
-	if status, code, _ := request(s.HandleAdmin, "GET", "/api/v1/billing/balance", "10.0.0.1:1000", ""); status != 404 || code != "not_found" {
+	if status, code, _ := gateRequest(s.HandleAdmin, "GET", "/api/v1/billing/balance", "10.0.0.1:1000", ""); status != 404 || code != "not_found" {
 		t.Fatalf("org path on the admin listener: %d %q, want 404 not_found", status, code)
 	}
 	for _, p := range []string{"/", "/openapi.json", "/dev/checkout/tu_1"} {
-		if status, _, _ := request(s.HandleAdmin, "GET", p, "10.0.0.1:1000", ""); status != 404 {
+		if status, _, _ := gateRequest(s.HandleAdmin, "GET", p, "10.0.0.1:1000", ""); status != 404 {
 			t.Fatalf("%s on the admin listener: %d, want 404", p, status)
 		}
 	}
-	if status, _, _ := request(s.HandleAdmin, "GET", "/healthz", "10.0.0.1:1000", ""); status != 200 {
+	if status, _, _ := gateRequest(s.HandleAdmin, "GET", "/healthz", "10.0.0.1:1000", ""); status != 200 {
 		t.Fatalf("/healthz on the admin listener: %d", status)
 	}
-	if status, _, _ := request(s.Handle, "GET", "/healthz", "10.0.0.1:1000", ""); status != 200 {
+	if status, _, _ := gateRequest(s.Handle, "GET", "/healthz", "10.0.0.1:1000", ""); status != 200 {
 		t.Fatalf("/healthz on the public listener: %d", status)
 	}
 	// Without the split, the public handler serves the operator API.
 	plain := New(Config{Store: st, Metrics: NewMetrics(), AdminToken: "tok"})
-	if !plain.servedOn(rolePublic, ctxFrom("10.0.0.1:1"), "/admin/v1/orgs") {
+	if !plain.servedOn(rolePublic, gateCtxFrom("10.0.0.1:1"), "/admin/v1/orgs") {
 		t.Fatalf("without --admin-addr the admin API is not served publicly")
 	}
 	if err := plain.ServeAdmin(nil); err == nil {
@@ -204,7 +204,7 @@ func TestAdminListenerSplit(t *testing.T) {
 	}
 }
 
-func ctxFrom(remote string, headers ...string) *fasthttp.RequestCtx {
+func gateCtxFrom(remote string, headers ...string) *fasthttp.RequestCtx {
 	var req fasthttp.Request
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
