@@ -86,6 +86,11 @@ func TestAdminListenerCluster(t *testing.T) {
 		r, err := n2.Admin().TryDo("GET", "/admin/v1/cluster", nil)
 		return err == nil && r.Status == 200 && len(r.Data()["nodes"].([]any)) == 2 && r.Data()["leader"] == "node1"
 	})
+	// The follower forwards once it has applied the leader's HTTP address.
+	testserver.WaitFor(t, 30*time.Second, "node2 forwarding to the leader", func() bool {
+		r, err := n2.Admin().TryDo("GET", "/admin/v1/orgs", nil)
+		return err == nil && r.Status == 200
+	})
 	org := n2.MustOrg(t, "Forwarded admin", 1_000_000) // created and funded through the follower
 	n2.Key(org.Key).Do("POST", "/api/v1/billing/charges", chargeBody("fa-1", 1000)).Expect(t, 201)
 	bal := n1.Key(org.Key).Do("GET", "/api/v1/billing/balance", nil).Expect(t, 200).Data()

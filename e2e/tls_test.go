@@ -131,6 +131,11 @@ func TestTLSCluster(t *testing.T) {
 		r, err := n2.Admin().TryDo("GET", "/admin/v1/cluster", nil)
 		return err == nil && r.Status == 200 && len(r.Data()["nodes"].([]any)) == 2 && r.Data()["leader"] == "node1"
 	})
+	// The follower forwards once it has applied the leader's HTTP address.
+	testserver.WaitFor(t, 30*time.Second, "node2 forwarding to the leader", func() bool {
+		r, err := n2.Admin().TryDo("GET", "/admin/v1/orgs", nil)
+		return err == nil && r.Status == 200
+	})
 	org := n2.MustOrg(t, "TLS cluster", 1_000_000) // forwarded: node2 follows
 	for i, ref := range []string{"tc-1", "tc-2", "tc-1"} {
 		want := 201
