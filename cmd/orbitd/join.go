@@ -46,7 +46,7 @@ func joinCluster(member, adminToken, nodeID, raftAddr, httpAddr string, t *tlsSe
 				return nil
 			case resp.StatusCode == 401:
 				return fmt.Errorf("join %s: the admin token is not the cluster's (every node needs the same --admin-token)", member)
-			case resp.StatusCode >= 400 && resp.StatusCode < 500:
+			case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 429: // 429: the member's --rate-limit-ip; retry
 				return fmt.Errorf("join %s: %d %s", member, resp.StatusCode, msg)
 			}
 			err = fmt.Errorf("%d %s", resp.StatusCode, msg)
