@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"sync"
 	"time"
 
@@ -19,7 +20,8 @@ const (
 )
 
 type forwarder struct {
-	clients sync.Map // leader http addr -> *fasthttp.HostClient
+	clients sync.Map    // leader http addr -> *fasthttp.HostClient
+	tls     *tls.Config // nil: plain HTTP between nodes
 }
 
 func (f *forwarder) client(addr string) *fasthttp.HostClient {
@@ -35,6 +37,8 @@ func (f *forwarder) client(addr string) *fasthttp.HostClient {
 		MaxIdleConnDuration:           30 * time.Second,
 		MaxResponseBodySize:           64 << 20,
 		DisableHeaderNamesNormalizing: false,
+		IsTLS:                         f.tls != nil,
+		TLSConfig:                     f.tls,
 	}
 	actual, _ := f.clients.LoadOrStore(addr, c)
 	return actual.(*fasthttp.HostClient)
@@ -61,7 +65,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rs *reqState) {
 	req.Header.Set(forwardedHeader, s.store.NodeID())
 	req.Header.Set("X-Request-Id", rs.requestID)
 	req.SetHost(addr)
-	req.URI().SetScheme("http")
+	if s.forwarder.tls != nil {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
 	if err := s.forwarder.client(addr).DoTimeout(req, resp, forwardTimeout); err != nil {
 		s.log.Warn("forward to leader failed", "leader", addr, "err", err)
 		respondError(ctx, rs, newError(errUnavailable, "the leader did not answer; retry with the same reference"))

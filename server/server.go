@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -99,6 +101,27 @@ type Config struct {
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIBase       string
+
+	// Overload protection (see overload.go); zero values turn each off.
+	// RateLimitPerIP limits each client address to this many requests per
+	// second on the API routes, in bursts of as many. WritesWaitingMax caps
+	// the write requests waiting for the log; beyond it a write is 503 at
+	// once. ConnsMax caps open connections (fasthttp's Concurrency: its
+	// default when 0), ConnsPerIPMax those from one address.
+	RateLimitPerIP   float64
+	WritesWaitingMax int
+	ConnsMax         int
+	ConnsPerIPMax    int
+	// ReadTimeout bounds reading one request (headers and body),
+	// WriteTimeout writing one answer, IdleTimeout a keep-alive wait; zero
+	// picks 30 s, 30 s and 120 s.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// AdminListener: the operator API is served only by ServeAdmin's
+	// listener, which serves nothing else but health and metrics.
+	AdminListener bool
+	// ForwardTLS, when set, makes a follower forward to the leader over
+	// HTTPS with this configuration (the cluster serves TLS).
+	ForwardTLS *tls.Config
 }
 
 // Server serves the HTTP API.
@@ -111,6 +134,10 @@ type Server struct {
 	http      *fasthttp.Server
 	forwarder forwarder
 	limiter   *rateLimiter // nil: no rate limit
+	ipLimiter *rateLimiter // nil: no per-IP limit
+	writes    writeGate
+	peers     atomic.Pointer[peerSet]
+	adminHTTP *fasthttp.Server // serves --admin-addr when AdminListener
 }
 
 // New returns a server over cfg.Store.
@@ -123,6 +150,9 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, payments: devPayments{publicURL: cfg.PublicURL}}
 	s.limiter = newRateLimiter(cfg.RateLimitPerSecond)
+	s.ipLimiter = newRateLimiter(cfg.RateLimitPerIP)
+	s.writes.max = int64(cfg.WritesWaitingMax)
+	s.forwarder.tls = cfg.ForwardTLS
 	if cfg.StripeSecretKey != "" {
 		s.payments = newStripePayments(cfg.StripeSecretKey, cfg.StripeAPIBase)
 		if cfg.StripeWebhookSecret == "" {
@@ -130,8 +160,17 @@ func New(cfg Config) *Server {
 		}
 	}
 	cfg.Metrics.setWallets(func() float64 { return float64(len(cfg.Store.Orgs())) })
-	s.http = &fasthttp.Server{
-		Handler:               s.Handle,
+	s.http = s.newHTTPServer(s.Handle)
+	if cfg.AdminListener {
+		s.adminHTTP = s.newHTTPServer(s.HandleAdmin)
+	}
+	return s
+}
+
+// newHTTPServer is one listener's fasthttp server with the limits of cfg.
+func (s *Server) newHTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:               h,
 		Name:                  "orbit",
 		NoDefaultServerHeader: true,
 		// Read bodies up to twice the largest route limit, so a client that
@@ -139,21 +178,44 @@ func New(cfg Config) *Server {
 		// rather than a reset connection; beyond that fasthttp stops
 		// reading (transportError still answers 413).
 		MaxRequestBodySize: 2 * batchBodyBytesMax,
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        120 * time.Second,
+		ReadTimeout:        orDefault(s.cfg.ReadTimeout, readTimeoutDefault),
+		WriteTimeout:       orDefault(s.cfg.WriteTimeout, writeTimeoutDefault),
+		IdleTimeout:        orDefault(s.cfg.IdleTimeout, idleTimeoutDefault),
+		Concurrency:        s.cfg.ConnsMax,
+		MaxConnsPerIP:      s.cfg.ConnsPerIPMax,
 		ReadBufferSize:     16 << 10,
 		ErrorHandler:       s.transportError,
 		Logger:             fasthttpLogger{s.log},
 	}
-	return s
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
 
+// ServeAdmin serves the operator API on ln until Shutdown (only with
+// Config.AdminListener).
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	if s.adminHTTP == nil {
+		return errors.New("server: ServeAdmin without Config.AdminListener")
+	}
+	return s.adminHTTP.Serve(ln)
+}
+
 // Shutdown stops accepting connections and waits for in-flight requests.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.ShutdownWithContext(ctx)
+	if s.adminHTTP != nil {
+		err = errors.Join(err, s.adminHTTP.ShutdownWithContext(ctx))
+	}
+	return err
+}
 
 // transportError answers requests fasthttp could not parse, in the envelope.
 func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
@@ -174,11 +236,35 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("fasthttp", "msg", strings.TrimSpace(format), "args", args)
 }
 
-// Handle is the fasthttp handler for every route.
-func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+// Handle is the fasthttp handler of the public listener.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) { s.handle(ctx, rolePublic) }
+
+// HandleAdmin is the fasthttp handler of the admin listener.
+func (s *Server) HandleAdmin(ctx *fasthttp.RequestCtx) { s.handle(ctx, roleAdmin) }
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx, role listenerRole) {
 	rs := reqState{requestID: requestID(ctx), start: time.Now()}
 	defer s.accessLog(ctx, &rs)
 	path := string(ctx.Path())
+	if !s.servedOn(role, ctx, path) {
+		rs.route = "unknown"
+		respondError(ctx, &rs, newError(errNotFound, "no such route on this listener"))
+		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+		return
+	}
+	if s.ipLimited(ctx, &rs, path) {
+		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+		return
+	}
+	if s.writes.full() && isWrite(ctx, path) {
+		// Shed before authenticating and decoding: under overload every
+		// refusal must cost as little as possible. submit checks again.
+		rs.route = "overloaded"
+		markShed(ctx)
+		respondError(ctx, &rs, errOverloaded())
+		s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+		return
+	}
 	if needsLeader(string(ctx.Method()), path) {
 		if !s.store.Ready() {
 			rs.route = "not_ready"
@@ -284,6 +370,11 @@ func hashKey(raw []byte) string {
 // submit runs commands through the store and maps infrastructure failures to
 // 503 (safe to retry with the same reference).
 func (s *Server) submit(ctx *fasthttp.RequestCtx, cmds ...engine.Command) ([]engine.Result, *apiError) {
+	if !s.writes.enter() {
+		markShed(ctx)
+		return nil, errOverloaded()
+	}
+	defer s.writes.leave()
 	res, err := s.store.Submit(context.Background(), cmds)
 	if err != nil {
 		s.log.Warn("submit failed", "err", err)
@@ -304,12 +395,14 @@ func (s *Server) submitOne(ctx *fasthttp.RequestCtx, cmd engine.Command) (engine
 // method, route pattern, status and latency. It never logs headers or
 // bodies, so keys, tokens and card data cannot reach the log. Successes are
 // logged at debug level (the charge path is too hot for an info line per
-// request), client errors at info, server errors at warn.
+// request), client errors and shed writes at info (a warning per refused
+// request would add work exactly when the node has none to spare), server
+// errors at warn.
 func (s *Server) accessLog(ctx *fasthttp.RequestCtx, rs *reqState) {
 	status := ctx.Response.StatusCode()
 	level := slog.LevelDebug
 	switch {
-	case status >= 500:
+	case status >= 500 && !isShed(ctx):
 		level = slog.LevelWarn
 	case status >= 400:
 		level = slog.LevelInfo

@@ -14,13 +14,20 @@ import (
 // joinCluster asks a member (any node: followers forward to the leader) to
 // add this node as a voter, retrying until it succeeds or the deadline
 // passes. Joining again as the same node at the same address is a no-op.
-func joinCluster(member, adminToken, nodeID, raftAddr, httpAddr string, logger *slog.Logger) error {
+//
+// With TLS on (t set) a bare host:port is reached over HTTPS, verified as
+// loadTLS describes. With --admin-addr on the member, --join must name the
+// member's admin address: the public one does not serve /admin/v1.
+func joinCluster(member, adminToken, nodeID, raftAddr, httpAddr string, t *tlsSetup, logger *slog.Logger) error {
 	base := member
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		base = "http://" + base
+		base = t.scheme() + "://" + base
 	}
 	body, _ := json.Marshal(map[string]string{"node_id": nodeID, "raft_addr": raftAddr, "http_addr": httpAddr})
 	client := &http.Client{Timeout: 30 * time.Second}
+	if t != nil {
+		client.Transport = &http.Transport{TLSClientConfig: t.clientConfig()}
+	}
 	deadline := time.Now().Add(2 * time.Minute)
 	backoff := 200 * time.Millisecond
 	for {
@@ -39,7 +46,7 @@ func joinCluster(member, adminToken, nodeID, raftAddr, httpAddr string, logger *
 				return nil
 			case resp.StatusCode == 401:
 				return fmt.Errorf("join %s: the admin token is not the cluster's (every node needs the same --admin-token)", member)
-			case resp.StatusCode >= 400 && resp.StatusCode < 500:
+			case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 429: // 429: the member's --rate-limit-ip; retry
 				return fmt.Errorf("join %s: %d %s", member, resp.StatusCode, msg)
 			}
 			err = fmt.Errorf("%d %s", resp.StatusCode, msg)

@@ -29,6 +29,23 @@ type config struct {
 	snapshotThreshold, trailingLogs                                  uint64
 	debugAddr                                                        string
 	rateLimit                                                        string
+	rateLimitIP                                                      string
+	maxPendingWrites, maxConns, maxConnsPerIP                        int
+	readTimeout                                                      time.Duration
+	tlsCert, tlsKey, adminAddr                                       string
+}
+
+// flagEnvInt is flagEnv for an integer flag; an environment value that is
+// not an integer is reported by Parse like a bad flag.
+func flagEnvInt(fs *flag.FlagSet, dst *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		} else {
+			fmt.Fprintf(os.Stderr, "orbitd: %s=%q is not an integer; using %d\n", env, v, def)
+		}
+	}
+	fs.IntVar(dst, name, def, usage+" (env "+env+")")
 }
 
 // flagEnv defines a string flag whose default comes from an environment
@@ -56,6 +73,22 @@ func parseFlags(args []string) (config, error) {
 	flagEnv(fs, &c.logLevel, "log-level", "ORBIT_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	flagEnv(fs, &c.rateLimit, "rate-limit", "ORBIT_RATE_LIMIT", "0", "requests per second allowed per org API key, in bursts of as many; 0: off")
 	flagEnv(fs, &c.debugAddr, "debug-addr", "ORBIT_DEBUG_ADDR", "", "serve Go pprof profiles on this loopback address (off when empty)")
+	flagEnv(fs, &c.rateLimitIP, "rate-limit-ip", "ORBIT_RATE_LIMIT_IP", "0", "requests per second allowed per client IP on the API routes, in bursts of as many; 0: off")
+	flagEnvInt(fs, &c.maxPendingWrites, "max-pending-writes", "ORBIT_MAX_PENDING_WRITES", 256, "write requests that may wait for the log on this node; beyond it 503 at once (0: only the log's own bound)")
+	flagEnvInt(fs, &c.maxConns, "max-conns", "ORBIT_MAX_CONNS", 10000, "open HTTP connections served at once per listener; beyond it a new connection is refused with 503")
+	flagEnvInt(fs, &c.maxConnsPerIP, "max-conns-per-ip", "ORBIT_MAX_CONNS_PER_IP", 0, "open HTTP connections per client IP; beyond it 429 (0: off)")
+	readTimeout := 30 * time.Second
+	if v, ok := os.LookupEnv("ORBIT_READ_TIMEOUT"); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			readTimeout = d
+		} else {
+			fmt.Fprintf(os.Stderr, "orbitd: ORBIT_READ_TIMEOUT=%q is not a duration; using %s\n", v, readTimeout)
+		}
+	}
+	fs.DurationVar(&c.readTimeout, "read-timeout", readTimeout, "time a client has to send one whole request (headers and body) (env ORBIT_READ_TIMEOUT)")
+	flagEnv(fs, &c.tlsCert, "tls-cert", "ORBIT_TLS_CERT", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
+	flagEnv(fs, &c.tlsKey, "tls-key", "ORBIT_TLS_KEY", "", "PEM private key of --tls-cert")
+	flagEnv(fs, &c.adminAddr, "admin-addr", "ORBIT_ADMIN_ADDR", "", "serve the operator API (/admin/v1) only on this address (empty: on --http-addr)")
 	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "log entries between raft snapshots (0: default; tests use small values)")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "log entries kept after a snapshot (0: default)")
 	if err := fs.Parse(args); err != nil {
@@ -65,8 +98,28 @@ func parseFlags(args []string) (config, error) {
 		fmt.Fprintln(os.Stderr, "orbitd: --rate-limit must be a number of requests per second (0: off)")
 		return c, errors.New("bad --rate-limit")
 	}
+	if r, err := strconv.ParseFloat(c.rateLimitIP, 64); err != nil || r < 0 || r > 1e9 {
+		fmt.Fprintln(os.Stderr, "orbitd: --rate-limit-ip must be a number of requests per second (0: off)")
+		return c, errors.New("bad --rate-limit-ip")
+	}
+	if c.maxPendingWrites < 0 || c.maxConns < 0 || c.maxConnsPerIP < 0 || c.readTimeout <= 0 {
+		fmt.Fprintln(os.Stderr, "orbitd: --max-pending-writes, --max-conns and --max-conns-per-ip must be >= 0, --read-timeout > 0")
+		return c, errors.New("bad limits")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		fmt.Fprintln(os.Stderr, "orbitd: --tls-cert and --tls-key go together")
+		return c, errors.New("bad TLS flags")
+	}
+	if c.adminAddr != "" && c.adminAddr == c.httpAddr {
+		fmt.Fprintln(os.Stderr, "orbitd: --admin-addr must differ from --http-addr")
+		return c, errors.New("bad --admin-addr")
+	}
 	if c.publicURL == "" {
-		c.publicURL = "http://" + c.httpAddr
+		scheme := "http://"
+		if c.tlsCert != "" {
+			scheme = "https://"
+		}
+		c.publicURL = scheme + c.httpAddr
 	}
 	c.publicURL = strings.TrimRight(c.publicURL, "/")
 	return c, nil
@@ -100,6 +153,10 @@ func run(cfg config) error {
 	if cfg.debugAddr != "" {
 		startDebug(cfg.debugAddr, logger)
 	}
+	tlsCfg, err := loadTLS(cfg.tlsCert, cfg.tlsKey)
+	if err != nil {
+		return err
+	}
 	metrics := server.NewMetrics()
 	node, err := raftstore.Open(raftstore.Config{
 		NodeID:            cfg.nodeID,
@@ -117,10 +174,18 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.httpAddr)
+	ln, err := listen(cfg.httpAddr, tlsCfg)
 	if err != nil {
 		node.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.httpAddr, err)
+		return err
+	}
+	var adminLn net.Listener
+	if cfg.adminAddr != "" {
+		if adminLn, err = listen(cfg.adminAddr, tlsCfg); err != nil {
+			ln.Close()
+			node.Close()
+			return err
+		}
 	}
 	srv := server.New(server.Config{
 		Store:      storeAdapter{node},
@@ -133,12 +198,22 @@ func run(cfg config) error {
 		StripeWebhookSecret: cfg.stripeWebhookSecret,
 		StripeAPIBase:       cfg.stripeAPIBase,
 		RateLimitPerSecond:  rateLimit(cfg.rateLimit),
+		RateLimitPerIP:      rateLimit(cfg.rateLimitIP),
+		WritesWaitingMax:    cfg.maxPendingWrites,
+		ConnsMax:            cfg.maxConns,
+		ConnsPerIPMax:       cfg.maxConnsPerIP,
+		ReadTimeout:         cfg.readTimeout,
+		AdminListener:       adminLn != nil,
+		ForwardTLS:          tlsCfg.clientConfig(),
 	})
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if adminLn != nil {
+		go func() { serveErr <- srv.ServeAdmin(adminLn) }()
+	}
 
 	if cfg.join != "" && !node.HasState() {
-		if err := joinCluster(cfg.join, token, cfg.nodeID, cfg.raftAddr, cfg.httpAddr, logger); err != nil {
+		if err := joinCluster(cfg.join, token, cfg.nodeID, cfg.raftAddr, cfg.httpAddr, tlsCfg, logger); err != nil {
 			srv.Shutdown(context.Background())
 			node.Close()
 			return err
@@ -150,6 +225,9 @@ func run(cfg config) error {
 	}
 	cancel()
 	fmt.Fprintf(os.Stderr, "orbitd: serving on %s (node %s, raft %s, data %s)\n", cfg.publicURL, cfg.nodeID, cfg.raftAddr, cfg.dataDir)
+	if adminLn != nil {
+		fmt.Fprintf(os.Stderr, "orbitd: operator API only on %s://%s\n", tlsCfg.scheme(), cfg.adminAddr)
+	}
 	if tokenPath != "" {
 		fmt.Fprintf(os.Stderr, "orbitd: admin token is in %s\n", tokenPath)
 	}

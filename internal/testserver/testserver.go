@@ -6,6 +6,8 @@ package testserver
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,6 +75,14 @@ type Server struct {
 	URL        string
 	ExtraArgs  []string
 	ExtraEnv   []string
+	// AdminURL is where the operator API is served: URL, or the separate
+	// admin listener after EnableAdminListener.
+	AdminURL  string
+	adminAddr string
+	// tls is set by EnableTLS: the certificate files and a client that
+	// trusts the certificate.
+	tlsCert, tlsKey string
+	hc              *http.Client
 
 	cmd    *exec.Cmd
 	logBuf *lockedBuffer
@@ -102,8 +112,42 @@ func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, DataDir: t.TempDir(), HTTPAddr: FreePort(t), RaftAddr: FreePort(t), AdminToken: "test-admin-token-0123456789"}
 	s.URL = "http://" + s.HTTPAddr
+	s.AdminURL = s.URL
 	t.Cleanup(func() { s.Kill() })
 	return s
+}
+
+// EnableAdminListener makes the server serve the operator API only on a
+// separate free loopback port (--admin-addr); Admin clients go there. Call
+// before Start.
+func (s *Server) EnableAdminListener() {
+	s.adminAddr = FreePort(s.t)
+	s.AdminURL = s.scheme() + s.adminAddr
+}
+
+// EnableTLS makes the server serve HTTPS with the PEM files; roots must
+// trust the certificate (the suite's clients use them). Call before Start
+// and before EnableAdminListener.
+func (s *Server) EnableTLS(certFile, keyFile string, roots *x509.CertPool) {
+	s.tlsCert, s.tlsKey = certFile, keyFile
+	s.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	s.URL = s.scheme() + s.HTTPAddr
+	s.AdminURL = s.URL
+}
+
+func (s *Server) scheme() string {
+	if s.tlsCert != "" {
+		return "https://"
+	}
+	return "http://"
+}
+
+// HTTPClient is the client the suite's requests to this server use.
+func (s *Server) HTTPClient() *http.Client {
+	if s.hc != nil {
+		return s.hc
+	}
+	return httpClient
 }
 
 // Start runs orbitd and waits until /readyz answers 200.
@@ -121,6 +165,12 @@ func (s *Server) Start() {
 		"--data-dir", s.DataDir, "--http-addr", s.HTTPAddr, "--raft-addr", s.RaftAddr,
 		"--admin-token", s.AdminToken, "--log-level", "warn",
 	}, s.ExtraArgs...)
+	if s.adminAddr != "" {
+		args = append(args, "--admin-addr", s.adminAddr)
+	}
+	if s.tlsCert != "" {
+		args = append(args, "--tls-cert", s.tlsCert, "--tls-key", s.tlsKey)
+	}
 	s.cmd = exec.Command(Binary(s.t), args...)
 	s.cmd.Env = append(os.Environ(), s.ExtraEnv...)
 	// If the test process dies without its cleanups (a panic, a signal),
@@ -146,7 +196,7 @@ func (s *Server) WaitReady(timeout time.Duration) {
 			s.t.Fatalf("orbitd exited during start:\n%s", s.Logs())
 		default:
 		}
-		resp, err := http.Get(s.URL + "/readyz")
+		resp, err := s.HTTPClient().Get(s.URL + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -161,7 +211,7 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 // KeyWithTimeout is Key with a client that gives up after timeout.
 func (s *Server) KeyWithTimeout(key string, timeout time.Duration) *Client {
 	c := s.Key(key)
-	c.http = &http.Client{Timeout: timeout}
+	c.http = &http.Client{Timeout: timeout, Transport: s.HTTPClient().Transport}
 	return c
 }
 
@@ -251,7 +301,7 @@ var httpClient = &http.Client{Timeout: 30 * time.Second}
 var DefaultOnResponse func(t testing.TB, req *http.Request, resp *Response)
 
 func (s *Server) client(headers map[string]string) *Client {
-	c := &Client{t: s.t, base: s.URL, headers: headers}
+	c := &Client{t: s.t, base: s.URL, headers: headers, http: s.hc}
 	if hook := DefaultOnResponse; hook != nil {
 		t := s.t
 		c.OnResponse = func(req *http.Request, resp *Response) { hook(t, req, resp) }
@@ -261,7 +311,7 @@ func (s *Server) client(headers map[string]string) *Client {
 
 // Admin returns a client that authenticates with the admin token.
 func (s *Server) Admin() *Client {
-	return s.client(map[string]string{"Authorization": "Bearer " + s.AdminToken})
+	return s.client(map[string]string{"Authorization": "Bearer " + s.AdminToken}).At(s.AdminURL)
 }
 
 // Key returns a client that authenticates with an org API key.
@@ -280,6 +330,16 @@ func (c *Client) With(name, value string) *Client {
 	}
 	h[name] = value
 	return &Client{t: c.t, base: c.base, headers: h, OnResponse: c.OnResponse, http: c.http}
+}
+
+// At returns a copy of c that sends to another base URL (for example the
+// public listener when c is an Admin client).
+func (c *Client) At(base string) *Client {
+	h := make(map[string]string, len(c.headers))
+	for k, v := range c.headers {
+		h[k] = v
+	}
+	return &Client{t: c.t, base: base, headers: h, OnResponse: c.OnResponse, http: c.http}
 }
 
 // Do sends a request; body may be nil, a string/[]byte (sent as is) or any
