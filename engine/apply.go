@@ -184,7 +184,7 @@ func (a *applier) txn(orgID, txID string) (TxnState, bool) {
 		if t.OrgID != orgID {
 			return TxnState{}, false
 		}
-		return *t, true
+		return t, true
 	}
 	if a.e.cold == nil {
 		return TxnState{}, false
@@ -197,7 +197,7 @@ func (a *applier) txn(orgID, txID string) (TxnState, bool) {
 }
 
 func (a *applier) putTxn(t TxnState) {
-	a.e.pendingTxns[t.ID] = &t
+	a.e.pendingTxns[t.ID] = t
 	a.out.Txns = append(a.out.Txns, t)
 }
 
@@ -206,8 +206,7 @@ func (a *applier) putTxn(t TxnState) {
 // entry itself (TxnFromEntry), which the store does on a miss. Only changes
 // (refunds, delivery reports) are persisted, so a charge writes one key less.
 func (a *applier) noteEntry(e *Entry) {
-	t := TxnFromEntry(e)
-	a.e.pendingTxns[t.ID] = &t
+	a.e.pendingTxns[e.ID] = TxnFromEntry(e)
 }
 
 // write appends a ledger entry of amountMicros (signed) to o's wallet. The

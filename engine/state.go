@@ -152,7 +152,7 @@ type Engine struct {
 
 	// Written by this engine and not yet persisted: consulted before cold.
 	pendingRefs   map[refKey]RefRecord
-	pendingTxns   map[string]*TxnState
+	pendingTxns   map[string]TxnState
 	pendingTopups map[string]TopupRecord
 	pendingHolds  map[string]Hold
 
@@ -176,7 +176,7 @@ func New(group uint8, cold ColdStore) *Engine {
 		keyIDs:        make(map[string]string),
 		orgKeys:       make(map[string][]string),
 		pendingRefs:   make(map[refKey]RefRecord),
-		pendingTxns:   make(map[string]*TxnState),
+		pendingTxns:   make(map[string]TxnState),
 		pendingTopups: make(map[string]TopupRecord),
 		pendingHolds:  make(map[string]Hold),
 	}
@@ -192,7 +192,7 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 	e.keyIDs = make(map[string]string)
 	e.orgKeys = make(map[string][]string)
 	e.pendingRefs = make(map[refKey]RefRecord)
-	e.pendingTxns = make(map[string]*TxnState)
+	e.pendingTxns = make(map[string]TxnState)
 	e.pendingTopups = make(map[string]TopupRecord)
 	e.pendingHolds = make(map[string]Hold)
 	e.settings = Settings{}
