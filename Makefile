@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop
+.PHONY: all build run test fuzz-short vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop
 
 all: build
 
@@ -33,6 +33,21 @@ vet:
 test: vet build stripe-mock chromium
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -short -timeout 10m ./engine/... ./raftstore/... ./server/...
+	$(MAKE) fuzz-short
+
+# fuzz-short runs each fuzz target for FUZZTIME (go test -fuzz takes one
+# target per run); the seed corpora in testdata/fuzz/ also run as plain
+# tests in `go test ./...`. Longer: make fuzz-short FUZZTIME=30s.
+FUZZTIME ?= 3s
+SERVER_FUZZ := FuzzChargeBody FuzzChargeBatchBody FuzzReservationBody FuzzReservationAction \
+	FuzzRefundBody FuzzDeliveryBody FuzzTopupBody FuzzQueries FuzzTxQuery FuzzAdminBody \
+	FuzzDecodeRateCard FuzzParseFxRate FuzzStripeWebhook
+fuzz-short:
+	@set -e; for f in $(SERVER_FUZZ); do \
+	  echo "== $$f"; \
+	  $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./server/; \
+	done
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./server/jsonx/
 
 # stripe-mock (Stripe's API mock) for e2e/stripe_test.go, installed into
 # $(go env GOPATH)/bin when missing.

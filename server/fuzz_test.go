@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzDecodeRateCard: any bytes either decode to a card that validates, or
-// are refused with a 400 — never a panic.
+// are refused with a 400 — never a panic; and an accepted card, written as
+// the API answers it, decodes to the same card.
 func FuzzDecodeRateCard(f *testing.F) {
 	for _, seed := range []string{
 		`{"channels":{"sms":{"per":"unit","prices":{"1":4200,"44":35000,"*":50000}}}}`,
@@ -34,6 +35,15 @@ func FuzzDecodeRateCard(f *testing.F) {
 		}
 		if msg := card.Validate(); msg != "" {
 			t.Fatalf("accepted a card that does not validate: %s", msg)
+		}
+		written := rateCardJSON(&card)
+		ch, err := jsonx.Parse([]byte(written))
+		if err != nil {
+			t.Fatalf("written card %s: %v", written, err)
+		}
+		again, apiErr := decodeRateCard(jsonx.Value{Kind: jsonx.Object, Fields: []jsonx.Field{{Key: "channels", Value: ch}}})
+		if apiErr != nil || rateCardJSON(&again) != written {
+			t.Fatalf("card %s decodes again as %s (%v)", written, rateCardJSON(&again), apiErr)
 		}
 	})
 }
