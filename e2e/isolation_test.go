@@ -101,7 +101,7 @@ func TestOrgIsolation(t *testing.T) {
 		"POST /api/v1/billing/charges/batch": func() {
 			r := cb.Do("POST", "/api/v1/billing/charges/batch", map[string]any{"charges": []any{
 				map[string]any{"reference": "iso-charge-1", "channel": "sms", "amount_micros": 1000}, // B's own by now: replayed
-				map[string]any{"reference": "iso-hold-1", "channel": "sms", "amount_micros": 500},   // A's hold reference
+				map[string]any{"reference": "iso-hold-1", "channel": "sms", "amount_micros": 500},    // A's hold reference
 			}})
 			res, _ := oaExpectOK(t, r, 200)["results"].([]any)
 			if len(res) != 2 || oaNum(oaObj(res[0])["status"]) != 200 || oaNum(oaObj(res[1])["status"]) != 201 {
