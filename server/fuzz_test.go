@@ -5,6 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/orbit/orbit/engine"
 	"github.com/orbit/orbit/server/jsonx"
 )
 
@@ -49,7 +50,9 @@ func FuzzDecodeRateCard(f *testing.F) {
 }
 
 // FuzzTxQuery: any query string either parses into a bounded query or is
-// refused with a 400.
+// refused with a 400; an accepted cursor names a transaction id of its own
+// time, and the cursor the server writes for that entry (next_cursor) is
+// accepted again as the same cursor.
 func FuzzTxQuery(f *testing.F) {
 	for _, seed := range []string{
 		"limit=30", "limit=0", "limit=101", "cursor_ts=2026-05-16T11:21:18.901Z&cursor_id=ct_06H1MS8JAW00000000300001",
@@ -73,6 +76,19 @@ func FuzzTxQuery(f *testing.F) {
 		}
 		if q.FromMs > 0 && q.ToMs > 0 && q.FromMs >= q.ToMs {
 			t.Fatalf("empty window accepted: %d >= %d", q.FromMs, q.ToMs)
+		}
+		if q.BeforeID == "" {
+			return
+		}
+		ms, ok := engine.IDTimeMs(q.BeforeID, engine.PrefixTransaction)
+		if !ok {
+			t.Fatalf("cursor_id %q accepted", q.BeforeID)
+		}
+		var next fasthttp.Args
+		next.Set("cursor_ts", formatTime(ms))
+		next.Set("cursor_id", q.BeforeID)
+		if again, apiErr := parseTxQuery(&next); apiErr != nil || again.BeforeID != q.BeforeID {
+			t.Fatalf("next_cursor %s refused: %v", next.String(), apiErr)
 		}
 	})
 }
