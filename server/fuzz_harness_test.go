@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -237,6 +238,11 @@ func (h *fuzzHarness) do(t *testing.T, method, uri string, body []byte, headers 
 	if a.status >= 500 {
 		t.Fatalf("%s %s: status %d: %s", method, uri, a.status, ctx.Response.Body())
 	}
+	if documented, ok := docStatuses(method, string(ctx.Path())); ok && !documented[a.status] {
+		t.Fatalf("%s %s: status %d is not documented for the operation in api/openapi.yaml: %s", method, uri, a.status, ctx.Response.Body())
+	} else if !ok && a.status != 404 && a.status != 405 {
+		t.Fatalf("%s %s: no documented operation, answered %d", method, uri, a.status)
+	}
 	if string(ctx.Response.Header.ContentType()) != "application/json" {
 		if a.status == 200 && strings.HasPrefix(uri, "/api/v1/billing/transactions/export") {
 			return a // the CSV export
@@ -268,6 +274,75 @@ func (h *fuzzHarness) do(t *testing.T, method, uri string, body []byte, headers 
 	}
 	a.data = env.Data
 	return a
+}
+
+// docOps are the document's operations: path template, method (upper
+// case) and documented statuses.
+var docOps = func() (ops []struct {
+	segs     []string
+	method   string
+	statuses map[int]bool
+}) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPIJSON, &doc); err != nil {
+		panic(err)
+	}
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			var op struct {
+				Responses map[string]json.RawMessage `json:"responses"`
+			}
+			if json.Unmarshal(raw, &op) != nil || op.Responses == nil {
+				continue // parameters, not an operation
+			}
+			st := map[int]bool{}
+			for code := range op.Responses {
+				n, _ := strconv.Atoi(code)
+				st[n] = true
+			}
+			ops = append(ops, struct {
+				segs     []string
+				method   string
+				statuses map[int]bool
+			}{strings.Split(path, "/"), strings.ToUpper(method), st})
+		}
+	}
+	return ops
+}()
+
+// docStatuses returns the documented statuses of the operation a request
+// reaches (a literal segment beats a parameter: /transactions/export is not
+// /transactions/{id}); false when the document has no such operation.
+func docStatuses(method, path string) (map[int]bool, bool) {
+	segs := strings.Split(path, "/")
+	best, bestLiterals := -1, -1
+	for i, op := range docOps {
+		if op.method != method || len(op.segs) != len(segs) {
+			continue
+		}
+		literals := 0
+		for j, s := range op.segs {
+			switch {
+			case s == segs[j]:
+				literals++
+			case strings.HasPrefix(s, "{") && segs[j] != "":
+			default:
+				literals = -1
+			}
+			if literals < 0 {
+				break
+			}
+		}
+		if literals > bestLiterals {
+			best, bestLiterals = i, literals
+		}
+	}
+	if best < 0 {
+		return nil, false
+	}
+	return docOps[best].statuses, true
 }
 
 // orgDo sends a request with the harness's org key.
