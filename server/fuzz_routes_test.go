@@ -325,3 +325,27 @@ func FuzzQueries(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRouting fuzzes the method, path, Content-Type and body of requests to
+// the org and operator APIs: whatever route (or none) a request reaches,
+// the answer is a documented status in the envelope, and a refusal
+// submitted nothing.
+func FuzzRouting(f *testing.F) {
+	f.Add(uint8(1), "reservations/rsv_06H1MS8JAW00000000300001/commit", "application/json; charset=utf-8", []byte(`{"amount_micros":1}`))
+	h := newFuzzHarness()
+	methods := []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+	f.Fuzz(func(t *testing.T, m uint8, path, ctype string, body []byte) {
+		if !visibleASCIIString(path) || strings.ContainsAny(path, "?#%") || !visibleASCIIString(strings.ReplaceAll(ctype, " ", "")) {
+			return // not a request line's path, or not a header value
+		}
+		method := methods[int(m)%len(methods)]
+		if method == "HEAD" {
+			return // no body to check
+		}
+		if m >= 128 {
+			h.do(t, method, "/admin/v1/"+path, body, "Authorization", "Bearer "+fuzzAdmin, "Content-Type", ctype)
+			return
+		}
+		h.do(t, method, "/api/v1/billing/"+path, body, "X-API-Key", fuzzKey, "Content-Type", ctype, "Idempotency-Key", "fuzz-routing-key")
+	})
+}
