@@ -41,7 +41,7 @@ test: vet build stripe-mock chromium
 FUZZTIME ?= 3s
 SERVER_FUZZ := FuzzChargeBody FuzzChargeBatchBody FuzzReservationBody FuzzReservationAction \
 	FuzzRefundBody FuzzDeliveryBody FuzzTopupBody FuzzQueries FuzzTxQuery FuzzAdminBody \
-	FuzzDecodeRateCard FuzzParseFxRate FuzzStripeWebhook FuzzRouting
+	FuzzDecodeRateCard FuzzParseFxRate FuzzStripeWebhook FuzzStripeEvent FuzzRouting
 fuzz-short:
 	@set -e; for f in $(SERVER_FUZZ); do \
 	  echo "== $$f"; \

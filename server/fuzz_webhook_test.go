@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orbit/orbit/engine"
 )
@@ -73,6 +74,111 @@ func FuzzStripeWebhook(f *testing.F) {
 		}
 		if again := deliver(); again.status != 200 || !reflect.DeepEqual(again.cmds, a.cmds) {
 			t.Fatalf("redelivery submitted %+v (status %d), the first delivery %+v", again.cmds, again.status, a.cmds)
+		}
+	})
+}
+
+// FuzzStripeEvent builds validly signed events from fuzzed fields (byte
+// mutation of a signed body rarely stays an event) and checks what each
+// maps to: a paid checkout session credits exactly its metadata's org and
+// top-up with its own amount, currency and session, and nothing when it is
+// not paid, lacks org or top-up, or names another org in
+// client_reference_id; a refunded charge of a known payment records each
+// of its live refunds once; and nothing else of the event is applied.
+func FuzzStripeEvent(f *testing.F) {
+	f.Add(uint8(0), "evt_1", "cs_1", "org_1", "org_1", "tu_1", "paid", int64(500), "usd", fuzzKnownPI, "re_1", int64(100), "succeeded")
+	h := newFuzzHarness()
+	types := []string{engine.EventCheckoutCompleted, engine.EventCheckoutAsyncSucceded, engine.EventCheckoutExpired,
+		engine.EventInvoicePaid, engine.EventInvoiceFinalized, engine.EventChargeRefunded, engine.EventDisputeCreated,
+		engine.EventDisputeClosed, "customer.created"}
+	f.Fuzz(func(t *testing.T, typ uint8, evID, objID, org, ref, topup, payStatus string, amount int64, currency, pi, refundID string, refundAmount int64, refundStatus string) {
+		for _, s := range []string{evID, objID, org, ref, topup, payStatus, currency, pi, refundID, refundStatus} {
+			if !utf8.ValidString(s) {
+				return // encoding/json would send U+FFFD, not the fuzzed bytes
+			}
+		}
+		if q, _ := json.Marshal(pi); string(q) != `"`+pi+`"` {
+			// stripe-go reads an expandable id (payment_intent) without
+			// unescaping it; Stripe's ids never need escapes.
+			return
+		}
+		ev := types[int(typ)%len(types)]
+		var object map[string]any
+		switch {
+		case strings.HasPrefix(ev, "checkout."):
+			object = map[string]any{"id": objID, "object": "checkout.session", "payment_status": payStatus, "client_reference_id": ref,
+				"metadata": map[string]string{"org_id": org, "topup_id": topup}, "amount_total": amount, "currency": currency, "payment_intent": pi}
+		case strings.HasPrefix(ev, "invoice."):
+			object = map[string]any{"id": objID, "object": "invoice", "amount_paid": amount, "currency": currency, "status": payStatus,
+				"metadata": map[string]string{"org_id": org, "topup_id": topup}}
+		case ev == engine.EventChargeRefunded:
+			object = map[string]any{"id": objID, "object": "charge", "payment_intent": pi, "refunds": map[string]any{"object": "list",
+				"data": []any{map[string]any{"id": refundID, "amount": refundAmount, "status": refundStatus}}}}
+		default:
+			object = map[string]any{"id": objID, "object": "dispute", "payment_intent": pi, "amount": amount, "status": payStatus}
+		}
+		body := stripeEvent(evID, ev, object)
+		sig := signed(body, fuzzSecret, time.Now())
+		deliver := func() fuzzAnswer {
+			return h.do(t, "POST", stripeWebhookPath, body, "Content-Type", "application/json", "Stripe-Signature", sig)
+		}
+		a := deliver()
+		a.expectStatus(t, 200, 400)
+		if a.status != 200 {
+			return
+		}
+		if again := deliver(); again.status != 200 || !reflect.DeepEqual(again.cmds, a.cmds) {
+			t.Fatalf("redelivery submitted %+v (status %d), the first delivery %+v", again.cmds, again.status, a.cmds)
+		}
+		for _, c := range a.cmds {
+			if c.Kind != engine.CmdPaymentEvent || c.Name != ev || c.Reference != evID && !strings.HasPrefix(c.Reference, evID+":") || c.OrgID == "" {
+				t.Fatalf("event %q of type %q submitted %+v", evID, ev, c)
+			}
+		}
+		switch {
+		case strings.HasPrefix(ev, "checkout."):
+			wantOrg := org
+			if wantOrg == "" {
+				wantOrg = ref
+			}
+			credits := wantOrg != "" && topup != "" && (ref == "" || ref == wantOrg) &&
+				(ev != engine.EventCheckoutCompleted || payStatus == "paid") &&
+				(ev == engine.EventCheckoutExpired || currency != "" && amount > 0)
+			if !credits {
+				if len(a.cmds) != 0 {
+					t.Fatalf("checkout event (org %q ref %q topup %q status %q amount %d %q) submitted %+v", org, ref, topup, payStatus, amount, currency, a.cmds)
+				}
+				return
+			}
+			c := a.oneCmd(t, engine.CmdPaymentEvent)
+			if c.OrgID != wantOrg || c.TopupID != topup || c.SessionID != objID || c.AmountMinor != amount || c.PaymentIntent != pi ||
+				ev != engine.EventCheckoutExpired && c.Currency != strings.ToLower(currency) {
+				t.Fatalf("checkout event submitted %+v", c)
+			}
+		case ev == engine.EventChargeRefunded:
+			live := pi == fuzzKnownPI && refundID != "" && refundAmount > 0 && refundStatus != "failed" && refundStatus != "canceled"
+			if !live {
+				if len(a.cmds) != 0 {
+					t.Fatalf("refund (pi %q id %q amount %d status %q) submitted %+v", pi, refundID, refundAmount, refundStatus, a.cmds)
+				}
+				return
+			}
+			c := a.oneCmd(t, engine.CmdPaymentEvent)
+			if c.Reference != evID+":"+refundID || c.TxID != refundID || c.AmountMinor != refundAmount || c.TopupID != fuzzTopupID || c.OrgID != fuzzOrg {
+				t.Fatalf("refund submitted %+v", c)
+			}
+		case strings.HasPrefix(ev, "charge.dispute."):
+			if pi != fuzzKnownPI && len(a.cmds) != 0 {
+				t.Fatalf("dispute of an unknown payment submitted %+v", a.cmds)
+			}
+		case strings.HasPrefix(ev, "invoice."):
+			if org == "" && len(a.cmds) != 0 {
+				t.Fatalf("invoice of no org submitted %+v", a.cmds)
+			}
+		default:
+			if len(a.cmds) != 0 {
+				t.Fatalf("event type %q submitted %+v", ev, a.cmds)
+			}
 		}
 	})
 }
