@@ -175,6 +175,16 @@ func FuzzStripeEvent(f *testing.F) {
 			if org == "" && len(a.cmds) != 0 {
 				t.Fatalf("invoice of no org submitted %+v", a.cmds)
 			}
+			// A stored invoice is listed by GET /invoices: it must be one
+			// the document's Invoice describes.
+			for _, c := range a.cmds {
+				inv := c.Invoice
+				if inv == nil || !invoiceIDDocumented(inv.ID) || !invoiceStatusDocumented[inv.Status] || inv.CreatedAtMs <= 0 ||
+					inv.CreatedAtMs > stripeUnixMax*1000 || inv.PeriodStartMs < 0 || inv.PeriodStartMs > stripeUnixMax*1000 ||
+					inv.PeriodEndMs < 0 || inv.PeriodEndMs > stripeUnixMax*1000 {
+					t.Fatalf("invoice event stored %+v", inv)
+				}
+			}
 		default:
 			if len(a.cmds) != 0 {
 				t.Fatalf("event type %q submitted %+v", ev, a.cmds)
@@ -182,3 +192,24 @@ func FuzzStripeEvent(f *testing.F) {
 		}
 	})
 }
+
+// invoiceIDDocumented is the document's Invoice id pattern,
+// ^(inv_|in_)[A-Za-z0-9_]+$, restated for the checks.
+func invoiceIDDocumented(id string) bool {
+	rest, ok := strings.CutPrefix(id, "in_")
+	if !ok {
+		rest, ok = strings.CutPrefix(id, "inv_")
+	}
+	if !ok || rest == "" {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var invoiceStatusDocumented = map[string]bool{"draft": true, "open": true, "paid": true, "uncollectible": true, "void": true}
