@@ -200,7 +200,6 @@ type fuzzAnswer struct {
 	data   json.RawMessage
 	code   string
 	cmds   []engine.Command // what the request submitted
-	header *fasthttp.ResponseHeader
 }
 
 // envelope is the JSON shape of every answer (server/envelope.go).
@@ -234,7 +233,7 @@ func (h *fuzzHarness) do(t *testing.T, method, uri string, body []byte, headers 
 		ctx.Request.SetBody(body)
 	}
 	h.srv.Handle(ctx)
-	a := fuzzAnswer{status: ctx.Response.StatusCode(), cmds: append([]engine.Command(nil), h.st.submitted...), header: &ctx.Response.Header}
+	a := fuzzAnswer{status: ctx.Response.StatusCode(), cmds: append([]engine.Command(nil), h.st.submitted...)}
 	if a.status >= 500 {
 		t.Fatalf("%s %s: status %d: %s", method, uri, a.status, ctx.Response.Body())
 	}
