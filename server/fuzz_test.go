@@ -5,11 +5,13 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/orbit/orbit/engine"
 	"github.com/orbit/orbit/server/jsonx"
 )
 
 // FuzzDecodeRateCard: any bytes either decode to a card that validates, or
-// are refused with a 400 — never a panic.
+// are refused with a 400 — never a panic; and an accepted card, written as
+// the API answers it, decodes to the same card.
 func FuzzDecodeRateCard(f *testing.F) {
 	for _, seed := range []string{
 		`{"channels":{"sms":{"per":"unit","prices":{"1":4200,"44":35000,"*":50000}}}}`,
@@ -35,11 +37,22 @@ func FuzzDecodeRateCard(f *testing.F) {
 		if msg := card.Validate(); msg != "" {
 			t.Fatalf("accepted a card that does not validate: %s", msg)
 		}
+		written := rateCardJSON(&card)
+		ch, err := jsonx.Parse([]byte(written))
+		if err != nil {
+			t.Fatalf("written card %s: %v", written, err)
+		}
+		again, apiErr := decodeRateCard(jsonx.Value{Kind: jsonx.Object, Fields: []jsonx.Field{{Key: "channels", Value: ch}}})
+		if apiErr != nil || rateCardJSON(&again) != written {
+			t.Fatalf("card %s decodes again as %s (%v)", written, rateCardJSON(&again), apiErr)
+		}
 	})
 }
 
 // FuzzTxQuery: any query string either parses into a bounded query or is
-// refused with a 400.
+// refused with a 400; an accepted cursor names a transaction id of its own
+// time, and the cursor the server writes for that entry (next_cursor) is
+// accepted again as the same cursor.
 func FuzzTxQuery(f *testing.F) {
 	for _, seed := range []string{
 		"limit=30", "limit=0", "limit=101", "cursor_ts=2026-05-16T11:21:18.901Z&cursor_id=ct_06H1MS8JAW00000000300001",
@@ -63,6 +76,19 @@ func FuzzTxQuery(f *testing.F) {
 		}
 		if q.FromMs > 0 && q.ToMs > 0 && q.FromMs >= q.ToMs {
 			t.Fatalf("empty window accepted: %d >= %d", q.FromMs, q.ToMs)
+		}
+		if q.BeforeID == "" {
+			return
+		}
+		ms, ok := engine.IDTimeMs(q.BeforeID, engine.PrefixTransaction)
+		if !ok {
+			t.Fatalf("cursor_id %q accepted", q.BeforeID)
+		}
+		var next fasthttp.Args
+		next.Set("cursor_ts", formatTime(ms))
+		next.Set("cursor_id", q.BeforeID)
+		if again, apiErr := parseTxQuery(&next); apiErr != nil || again.BeforeID != q.BeforeID {
+			t.Fatalf("next_cursor %s refused: %v", next.String(), apiErr)
 		}
 	})
 }

@@ -21,6 +21,8 @@ import (
 // does not act on, and events about top-ups or orgs it does not know, are
 // answered 200 and change nothing (Stripe would otherwise retry them for
 // days); a bad signature or a stale timestamp is 400 and changes nothing.
+// An invoice event is stored only when GET /invoices can list its invoice
+// as documented (id, status, creation time); otherwise it is ignored (200).
 //
 // A paid checkout session credits its top-up only when it is the top-up's:
 // the org in its metadata (and client_reference_id, when both are set), the
@@ -126,16 +128,21 @@ func eventCommands(ev *stripe.Event, look eventLookup) ([]engine.Command, string
 		if amount == 0 {
 			amount = inv.Total
 		}
-		created := inv.Created
+		created := stripeUnixMs(inv.Created)
 		if created == 0 {
-			created = ev.Created
+			created = stripeUnixMs(ev.Created)
+		}
+		// GET /invoices lists what is stored: an invoice its document
+		// cannot describe is not stored (the event is still answered 200).
+		if !webhookInvoiceID(inv.ID) || !webhookInvoiceStatus[inv.Status] || created == 0 {
+			return nil, "invoice with an id, status or creation time the API cannot list", nil
 		}
 		c := base
 		c.OrgID, c.TopupID = org, inv.Metadata["topup_id"]
 		c.Invoice = &engine.InvoiceRecord{
 			ID: inv.ID, OrgID: org, Number: inv.Number, AmountMinor: amount, Currency: string(inv.Currency),
-			Status: string(inv.Status), PeriodStartMs: inv.PeriodStart * 1000, PeriodEndMs: inv.PeriodEnd * 1000,
-			PDFURL: inv.InvoicePDF, CreatedAtMs: created * 1000, TopupID: inv.Metadata["topup_id"],
+			Status: string(inv.Status), PeriodStartMs: stripeUnixMs(inv.PeriodStart), PeriodEndMs: stripeUnixMs(inv.PeriodEnd),
+			PDFURL: inv.InvoicePDF, CreatedAtMs: created, TopupID: inv.Metadata["topup_id"],
 		}
 		return []engine.Command{c}, "", nil
 
@@ -200,6 +207,22 @@ func eventCommands(ev *stripe.Event, look eventLookup) ([]engine.Command, string
 		return []engine.Command{c}, "", nil
 	}
 	return nil, "event type not handled", nil
+}
+
+// webhookInvoiceID accepts the invoice ids the API documents: Stripe's
+// in_... (and inv_..., the receipts' prefix), then letters, digits and
+// underscores.
+func webhookInvoiceID(id string) bool {
+	if strings.HasPrefix(id, "inv_") {
+		id = "in_" + id[len("inv_"):]
+	}
+	return stripeInvoiceID(id)
+}
+
+// webhookInvoiceStatus are the invoice statuses the API documents.
+var webhookInvoiceStatus = map[stripe.InvoiceStatus]bool{
+	stripe.InvoiceStatusDraft: true, stripe.InvoiceStatusOpen: true, stripe.InvoiceStatusPaid: true,
+	stripe.InvoiceStatusUncollectible: true, stripe.InvoiceStatusVoid: true,
 }
 
 // topupOfPayment finds the top-up a payment intent paid; nil with a reason
