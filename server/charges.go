@@ -1,7 +1,6 @@
 package server
 
 import (
-	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -20,14 +19,29 @@ type debitBody struct {
 	metadata           engine.Metadata
 }
 
-// hashParts identifies the body for replays: a usage is hashed as sent, not
-// as priced, so a retry after a new rate card is still a replay.
-func (d *debitBody) hashParts() []string {
-	amount := ""
+// hash identifies the body for replays: a usage is hashed as sent, not as
+// priced, so a retry after a new rate card is still a replay.
+func (d *debitBody) hash(h *bodyHasher) {
+	h.part(d.reference)
+	h.part(d.channel)
 	if d.usage == nil {
-		amount = strconv.FormatInt(d.amountMicros, 10)
+		h.int(d.amountMicros)
+	} else {
+		h.part("")
 	}
-	return []string{d.reference, d.channel, amount, d.usageCanon, metadataCanonical(d.metadata)}
+	h.part(d.usageCanon)
+	h.metadata(d.metadata)
+}
+
+// bodyHash is the hash of a debit body for a command kind.
+func (d *debitBody) bodyHash(kind string, extra ...string) string {
+	var h bodyHasher
+	h.part(kind)
+	for _, p := range extra {
+		h.part(p)
+	}
+	d.hash(&h)
+	return h.sum()
 }
 
 // decodeDebit validates reference, channel, amount_micros or usage, and
@@ -97,7 +111,7 @@ func (s *Server) decodeCharge(orgID string, v jsonx.Value) (engine.Command, *api
 		AmountMicros: d.amountMicros,
 		Usage:        d.usage,
 		Metadata:     d.metadata,
-		BodyHash:     bodyHash(append([]string{"charge"}, d.hashParts()...)...),
+		BodyHash:     d.bodyHash("charge"),
 	}, nil
 }
 

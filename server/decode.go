@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"sort"
@@ -231,18 +232,61 @@ func metadata(v jsonx.Value) (engine.Metadata, *apiError) {
 // bodyHash identifies a request's meaning: the same fields with the same
 // values hash the same whatever their order or spacing.
 func bodyHash(parts ...string) string {
-	h := sha256.New()
-	var n [8]byte
+	var h bodyHasher
 	for _, p := range parts {
-		l := len(p)
-		for i := range n {
-			n[i] = byte(l >> (8 * i))
-		}
-		h.Write(n[:])
-		h.Write([]byte(p))
+		h.part(p)
 	}
-	sum := h.Sum(nil)
-	return hex.EncodeToString(sum[:16])
+	return h.sum()
+}
+
+// bodyHasher builds what bodyHash hashes (each part as its length, 8 bytes
+// little-endian, then its bytes) in one buffer, so a charge's hash costs no
+// allocation but the final string. The encoding is part of the stored
+// references: a retry is a replay only if it hashes the same.
+type bodyHasher struct {
+	buf [512]byte
+	b   []byte
+}
+
+func (h *bodyHasher) part(p string) { h.b = appendHashPart(h.start(), p) }
+
+// int hashes n's decimal digits as one part.
+func (h *bodyHasher) int(n int64) {
+	var digits [20]byte
+	h.b = appendHashPart(h.start(), strconv.AppendInt(digits[:0], n, 10))
+}
+
+func (h *bodyHasher) start() []byte {
+	if h.b == nil {
+		h.b = h.buf[:0]
+	}
+	return h.b
+}
+
+func appendHashPart[T string | []byte](b []byte, p T) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// metadata hashes md as one part: each key and value followed by a zero
+// byte, in key order.
+func (h *bodyHasher) metadata(md engine.Metadata) {
+	n := 0
+	for _, kv := range md {
+		n += len(kv.Key) + len(kv.Value) + 2
+	}
+	h.b = binary.LittleEndian.AppendUint64(h.start(), uint64(n))
+	for _, kv := range md {
+		h.b = append(append(append(append(h.b, kv.Key...), 0), kv.Value...), 0)
+	}
+}
+
+// sum returns the hex of the first 16 bytes of the SHA-256.
+func (h *bodyHasher) sum() string {
+	full := sha256.Sum256(h.b)
+	var out [32]byte
+	hex.Encode(out[:], full[:16])
+	return string(out[:])
 }
 
 // canonical re-encodes a value with object keys sorted, for hashing.
@@ -273,15 +317,4 @@ func canonical(v jsonx.Value) string {
 		return string(append(b, ']'))
 	}
 	return string(jsonx.AppendValue(nil, v))
-}
-
-func metadataCanonical(md engine.Metadata) string {
-	var b []byte
-	for _, kv := range md {
-		b = append(b, kv.Key...)
-		b = append(b, 0)
-		b = append(b, kv.Value...)
-		b = append(b, 0)
-	}
-	return string(b)
 }

@@ -75,7 +75,7 @@ func (s *Server) postReservation(ctx *fasthttp.RequestCtx, rs *reqState, k *engi
 	r, err := s.submitOne(ctx, engine.Command{
 		Kind: engine.CmdHoldCreate, OrgID: k.OrgID, Reference: d.reference, Channel: d.channel,
 		AmountMicros: d.amountMicros, Usage: d.usage, Metadata: d.metadata, TTLSeconds: ttl,
-		BodyHash: bodyHash(append([]string{"hold", strconv.FormatInt(ttl, 10)}, d.hashParts()...)...),
+		BodyHash: d.bodyHash("hold", strconv.FormatInt(ttl, 10)),
 	})
 	if err == nil {
 		err = resultError(&r)
