@@ -3,8 +3,9 @@ package wal
 import (
 	"flag"
 	"fmt"
+	"os"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/orbit/orbit/engine"
 )
@@ -12,65 +13,22 @@ import (
 var reopenEntries = flag.Int("reopen-entries", 200_000, "ledger entries BenchmarkReopen writes before timing reopens")
 
 // BenchmarkReopen measures what a restart pays before serving, on a state
-// holding -reopen-entries charges over 1,000 orgs: opening Pebble, loading
-// the reference filter (every stored reference) and recovering the engine's
-// memory (orgs, keys, open holds, settings). Replaying the raft log after
-// the applied index comes on top and is bounded by the log tail. The
-// reference filter finishes loading in the background (State.startRefFilter),
-// so it counts only up to refFilterSyncBudget.
+// holding -reopen-entries charges over 1,000 orgs: opening Pebble, starting
+// the reference filter, and recovering the engine's memory (orgs, keys,
+// open holds, settings). Replaying the raft log after the applied index
+// comes on top and is bounded by the log tail. The reference filter
+// finishes loading in the background (State.startRefFilter), so it counts
+// only up to refFilterSyncBudget.
 //
-//	go test -run '^$' -bench Reopen -benchtime 3x -reopen-entries 10000000 ./wal/
+//	go test -run '^$' -bench Reopen -benchtime 3x ./wal/ -args -reopen-entries=10000000
 func BenchmarkReopen(b *testing.B) {
-	dir := b.TempDir()
-	db, err := Open(dir, nil)
-	if err != nil {
-		b.Fatal(err)
+	reopenOnce.Do(func() { reopenDir, reopenErr = writeReopenState(*reopenEntries) })
+	if reopenErr != nil {
+		b.Fatal(reopenErr)
 	}
-	st := NewState(db)
-	e := engine.New(0, st)
-	const orgs = 1000
-	var ids []string
-	ch := &engine.Changes{}
-	var create []engine.Command
-	for i := 0; i < orgs; i++ {
-		create = append(create, engine.Command{Kind: engine.CmdCreateOrg, Name: "o"})
-	}
-	for _, r := range e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 1, Commands: create}, ch) {
-		ids = append(ids, r.ID)
-	}
-	var fund []engine.Command
-	for _, o := range ids {
-		fund = append(fund, engine.Command{Kind: engine.CmdAdjustment, OrgID: o, Reference: "f", AmountMicros: engine.MaxAmountMicros, BodyHash: "h"})
-	}
-	e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 2, Commands: fund}, ch)
-	if err := st.Write(ch, 0); err != nil {
-		b.Fatal(err)
-	}
-	e.Persisted()
-	start := time.Now()
-	const per = 1024
-	cmds := make([]engine.Command, per)
-	index := uint64(2)
-	for n := 0; n < *reopenEntries; n += per {
-		for i := range cmds {
-			cmds[i] = engine.Command{Kind: engine.CmdCharge, OrgID: ids[(n+i)%orgs], Reference: fmt.Sprint("msg-", n+i), Channel: "sms", AmountMicros: 4200, BodyHash: "h"}
-		}
-		index++
-		ch := &engine.Changes{}
-		e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000 + int64(index), Index: index, Commands: cmds}, ch)
-		if err := st.Write(ch, 0); err != nil {
-			b.Fatal(err)
-		}
-		e.Persisted()
-	}
-	if err := db.Close(); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("wrote %d entries in %v", *reopenEntries, time.Since(start).Round(time.Millisecond))
-
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		db, err := Open(dir, nil)
+		db, err := Open(reopenDir, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,8 +37,8 @@ func BenchmarkReopen(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(r.Orgs) != orgs {
-			b.Fatalf("recovered %d orgs, want %d", len(r.Orgs), orgs)
+		if len(r.Orgs) != reopenOrgs {
+			b.Fatalf("recovered %d orgs, want %d", len(r.Orgs), reopenOrgs)
 		}
 		// The engine is ready once its wallets are loaded.
 		e := engine.New(0, st)
@@ -94,4 +52,62 @@ func BenchmarkReopen(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/reopen")
+}
+
+// The state is written once per process: the testing package runs a
+// benchmark function more than once, and writing ten million entries takes
+// minutes. TestMain-free cleanup: the directory is under the OS temp dir.
+var (
+	reopenOnce sync.Once
+	reopenDir  string
+	reopenErr  error
+)
+
+const reopenOrgs = 1000
+
+func writeReopenState(entries int) (string, error) {
+	dir, err := os.MkdirTemp("", "orbit-reopen-")
+	if err != nil {
+		return "", err
+	}
+	db, err := Open(dir, nil)
+	if err != nil {
+		return "", err
+	}
+	st := NewState(db)
+	e := engine.New(0, st)
+	ch := &engine.Changes{}
+	var create []engine.Command
+	for i := 0; i < reopenOrgs; i++ {
+		create = append(create, engine.Command{Kind: engine.CmdCreateOrg, Name: "o"})
+	}
+	var ids []string
+	for _, r := range e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 1, Commands: create}, ch) {
+		ids = append(ids, r.ID)
+	}
+	var fund []engine.Command
+	for _, o := range ids {
+		fund = append(fund, engine.Command{Kind: engine.CmdAdjustment, OrgID: o, Reference: "f", AmountMicros: engine.MaxAmountMicros, BodyHash: "h"})
+	}
+	e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 2, Commands: fund}, ch)
+	if err := st.Write(ch, 0); err != nil {
+		return "", err
+	}
+	e.Persisted()
+	const per = 1024
+	cmds := make([]engine.Command, per)
+	index := uint64(2)
+	for n := 0; n < entries; n += per {
+		for i := range cmds {
+			cmds[i] = engine.Command{Kind: engine.CmdCharge, OrgID: ids[(n+i)%reopenOrgs], Reference: fmt.Sprint("msg-", n+i), Channel: "sms", AmountMicros: 4200, BodyHash: "h"}
+		}
+		index++
+		ch := &engine.Changes{}
+		e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000 + int64(index), Index: index, Commands: cmds}, ch)
+		if err := st.Write(ch, 0); err != nil {
+			return "", err
+		}
+		e.Persisted()
+	}
+	return dir, st.Close()
 }
