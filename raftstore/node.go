@@ -447,4 +447,3 @@ func (n *Node) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
