@@ -7,7 +7,8 @@ import (
 )
 
 // faultWatchFS reports the first failed write or sync of any file Pebble
-// writes, before Pebble itself sees the error.
+// writes, before Pebble itself sees the error. Preallocate is not watched:
+// Pebble ignores its errors (some file systems have no fallocate).
 //
 // Why: the state database commits without fsync, so Pebble reports a failed
 // WAL write to no one until a later commit finds the writer's sticky error,
@@ -72,8 +73,4 @@ func (f watchedFile) SyncData() error { return f.w.check(f.File.SyncData()) }
 func (f watchedFile) SyncTo(length int64) (bool, error) {
 	full, err := f.File.SyncTo(length)
 	return full, f.w.check(err)
-}
-
-func (f watchedFile) Preallocate(off, length int64) error {
-	return f.w.check(f.File.Preallocate(off, length))
 }
