@@ -88,12 +88,16 @@ func TestSimulation(t *testing.T) {
 	base := uint64(time.Now().UnixNano())
 	start := time.Now()
 	var faults, crashes, acks, violations, failedSeeds int
+	var fired [simFaultKinds]int
 	for i := uint64(0); i < seeds; i++ {
 		seed := base + i
 		r := runSim(seed, nil)
 		faults += r.faults
 		crashes += r.crashes
 		acks += r.acks
+		for k, n := range r.fired {
+			fired[k] += n
+		}
 		if len(r.violations) > 0 {
 			violations += len(r.violations)
 			failedSeeds++
@@ -103,8 +107,8 @@ func TestSimulation(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("simulation: %d seeds from %d in %v: %d faults injected, %d crashes, %d acknowledged answers, %d violations",
-		seeds, base, time.Since(start).Round(time.Millisecond), faults, crashes, acks, violations)
+	t.Logf("simulation: %d seeds from %d in %v: %d faults armed (fired: log write %d, log fsync %d, state write %d, crash before state write %d), %d crashes, %d answers, %d violations",
+		seeds, base, time.Since(start).Round(time.Millisecond), faults, fired[faultLogWrite], fired[faultLogSync], fired[faultStateWrite], fired[faultApplyCrash], crashes, acks, violations)
 	if long {
 		t.Logf("CHAOS name=simulation histories=0 seeds=%d faults=%d violations=%d", seeds, faults+crashes, violations)
 	}
@@ -113,7 +117,9 @@ func TestSimulation(t *testing.T) {
 // simResult is what one seed did.
 type simResult struct {
 	steps, faults, crashes, acks int
-	violations                   []string
+	// fired counts the faults that took effect, by kind.
+	fired      [simFaultKinds]int
+	violations []string
 }
 
 // simFault is a fault armed to fire at the next matching operation.
@@ -134,6 +140,7 @@ type simInjector struct {
 	dir   string // "raft-log" or "state"
 	armed *atomic.Uint32
 	fired *atomic.Bool
+	kind  *atomic.Uint32
 }
 
 func (in simInjector) String() string { return "sim:" + in.dir }
@@ -160,6 +167,7 @@ func (in simInjector) MaybeError(op errorfs.Op) error {
 		return nil
 	}
 	in.fired.Store(true)
+	in.kind.Store(uint32(armed))
 	return fmt.Errorf("sim injected: %w", err)
 }
 
@@ -199,6 +207,8 @@ type sim struct {
 	armed    atomic.Uint32 // a simFault
 	logFired atomic.Bool   // the raft log's armed fault fired
 	anyFired atomic.Bool   // the state's
+	// firedKind is the kind of the fault that fired (0: none).
+	firedKind atomic.Uint32
 
 	logDB, stateDB *pebble.DB
 	logs           *wal.RaftStore
@@ -272,11 +282,11 @@ func runSim(seed uint64, logf func(string, ...any)) (res simResult) {
 func (s *sim) open() {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var err error
-	logFS := errorfs.Wrap(s.mem, simInjector{dir: "raft-log", armed: &s.armed, fired: &s.logFired})
+	logFS := errorfs.Wrap(s.mem, simInjector{dir: "raft-log", armed: &s.armed, fired: &s.logFired, kind: &s.firedKind})
 	if s.logDB, err = wal.OpenWith("/raft-log", wal.Options{Logger: logger, FS: logFS, OnFatal: s.stop}); err != nil {
 		panic(fmt.Sprintf("open raft log: %v", err))
 	}
-	stateFS := errorfs.Wrap(s.mem, simInjector{dir: "state", armed: &s.armed, fired: &s.anyFired})
+	stateFS := errorfs.Wrap(s.mem, simInjector{dir: "state", armed: &s.armed, fired: &s.anyFired, kind: &s.firedKind})
 	if s.stateDB, err = wal.OpenWith("/state", wal.Options{Logger: logger, FS: stateFS, OnFatal: s.stop}); err != nil {
 		panic(fmt.Sprintf("open state: %v", err))
 	}
@@ -292,6 +302,7 @@ func (s *sim) open() {
 			// engine.Apply and the state write.
 			s.fsmCalls++
 			if s.applyCrash && s.fsmCalls == 2 {
+				s.firedKind.Store(uint32(faultApplyCrash))
 				s.stop(fmt.Errorf("sim: crash between engine.Apply and the state write"))
 			}
 			return s.faulted()
@@ -344,6 +355,9 @@ func (s *sim) close() {
 // Every request without an answer stays unanswered (its client may retry).
 func (s *sim) crash() {
 	s.res.crashes++
+	if k := s.firedKind.Swap(0); k != 0 {
+		s.res.fired[k]++
+	}
 	pct := 0
 	switch s.rng.IntN(4) {
 	case 0: // only what was synced
