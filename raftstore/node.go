@@ -94,6 +94,14 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, faulted: make(chan struct{}), started: make(chan struct{})}
+	defer func() {
+		// On an early return too, so that a failStop during Open ends.
+		select {
+		case <-n.started:
+		default:
+			close(n.started)
+		}
+	}()
 	logDB, err := wal.OpenWith(filepath.Join(cfg.DataDir, "raft-log"), wal.Options{Logger: cfg.Logger, FS: cfg.LogFS, OnFatal: n.failStop})
 	if err != nil {
 		return nil, err
