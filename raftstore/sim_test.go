@@ -526,7 +526,8 @@ func containsAmount(xs []int64, x int64) bool {
 }
 
 // propose appends a random, shuffled selection of the waiting requests as
-// one log entry.
+// one log entry, or as two entries in one StoreLogs call (as raft's leader
+// stores what accumulated while it was busy).
 func (s *sim) propose() {
 	if len(s.pending) == 0 {
 		return
@@ -535,15 +536,26 @@ func (s *sim) propose() {
 	n := 1 + s.rng.IntN(min(len(s.pending), simMaxInBatch))
 	reqs := append([]simRequest(nil), s.pending[:n]...)
 	s.pending = s.pending[n:]
-	cmds := make([]engine.Command, len(reqs))
-	for i, r := range reqs {
-		cmds[i] = engine.Command{Kind: engine.CmdCharge, OrgID: r.org, Reference: r.ref, Channel: "sms",
-			AmountMicros: r.amount, BodyHash: strconv.FormatInt(r.amount, 10)}
+	groups := [][]simRequest{reqs}
+	if n > 1 && s.rng.IntN(4) == 0 {
+		cut := 1 + s.rng.IntN(n-1)
+		groups = [][]simRequest{reqs[:cut], reqs[cut:]}
 	}
-	l := s.encode(cmds)
-	if err := s.logs.StoreLogs([]*raft.Log{l}); err != nil {
+	var logs []*raft.Log
+	for _, g := range groups {
+		cmds := make([]engine.Command, len(g))
+		for i, r := range g {
+			cmds[i] = engine.Command{Kind: engine.CmdCharge, OrgID: r.org, Reference: r.ref, Channel: "sms",
+				AmountMicros: r.amount, BodyHash: strconv.FormatInt(r.amount, 10)}
+		}
+		l := s.encode(cmds)
+		s.lastIndex = l.Index // provisional: encode numbers the next entry after it
+		logs = append(logs, l)
+	}
+	s.lastIndex = logs[0].Index - 1
+	if err := s.logs.StoreLogs(logs); err != nil {
 		// Not stored: its clients get an error (no ack), and the node stops.
-		s.trace("append %d failed: %v", l.Index, err)
+		s.trace("append %d.. failed: %v", logs[0].Index, err)
 		if s.faulted() == nil {
 			s.violate("StoreLogs failed without a storage fault: %v", err)
 		}
@@ -552,9 +564,11 @@ func (s *sim) propose() {
 	if s.logFired.Load() {
 		s.violate("StoreLogs succeeded although its WAL write or sync failed")
 	}
-	s.lastIndex = l.Index
-	s.inflight = append(s.inflight, &simBatch{index: l.Index, reqs: reqs})
-	s.trace("append %d (%d charges)", l.Index, len(reqs))
+	for i, l := range logs {
+		s.lastIndex = l.Index
+		s.inflight = append(s.inflight, &simBatch{index: l.Index, reqs: groups[i]})
+	}
+	s.trace("append %d..%d (%d charges)", logs[0].Index, s.lastIndex, len(reqs))
 }
 
 // apply hands the appended, unapplied entries (a random prefix of them) to
