@@ -1,6 +1,8 @@
 package raftstore
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -11,6 +13,12 @@ import (
 // Storage faults: a failed write or sync of either database (a full or
 // failing disk) stops the node. See failStop for why, and fsm.go for what a
 // failed state write answers.
+
+// ErrStorageFault is what every write fails with once the node has hit a
+// storage fault (errors.Is matches the errors of failed writes too): the
+// node refuses writes until it is restarted. Like the other errors of this
+// package, the outcome of the write is unknown and a retry is safe.
+var ErrStorageFault = wal.ErrStorageFault
 
 // failStop handles a storage fault on either database. wal calls it (as
 // Options.OnFatal) from the goroutine whose write or sync failed: Pebble's
@@ -31,6 +39,9 @@ import (
 // non-zero once Faulted is closed, so its supervisor restarts it when the
 // disk is healthy again.
 func (n *Node) failStop(err error) {
+	if !errors.Is(err, ErrStorageFault) {
+		err = fmt.Errorf("%w: %v", ErrStorageFault, err)
+	}
 	n.faultOnce.Do(func() {
 		n.fault.Store(&err)
 		close(n.faulted)

@@ -142,8 +142,8 @@ func storageFaultRound(t *testing.T, logDB, syncOnly bool) {
 	if n.Ready() {
 		t.Fatal("node ready after a storage fault")
 	}
-	if _, err := n.Submit(context.Background(), []engine.Command{charge(org, "after-fault", 1000)}); err == nil {
-		t.Fatal("a stopped node accepted a charge")
+	if _, err := n.Submit(context.Background(), []engine.Command{charge(org, "after-fault", 1000)}); !errors.Is(err, ErrStorageFault) {
+		t.Fatalf("a stopped node answered a charge with %v, want ErrStorageFault", err)
 	}
 	unacked = append(unacked, "after-fault")
 	t.Logf("fault noticed after %d acknowledged charges, %d unacknowledged, %d injected errors",
