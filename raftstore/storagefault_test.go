@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -97,33 +98,50 @@ func storageFaultRound(t *testing.T, logDB, syncOnly bool) {
 		acked[ref] = r.TxID
 	}
 
-	// The fault: charges in groups of 10 until the node stops. A full state
-	// disk is noticed only when Pebble's WAL block fills (its writes are not
-	// synced; the raft log holds them), so that case takes a few hundred.
+	// The fault: four clients send charges in groups of 10 until the node
+	// stops, so that requests are queued and in flight when it does. A full
+	// state disk is noticed only when Pebble's WAL block fills (its writes
+	// are not synced; the raft log holds them), so that case takes a few
+	// hundred charges.
 	fault.on.Store(true)
-	var unacked []string
+	var (
+		mu           sync.Mutex
+		unacked      []string
+		ackedInFault int
+	)
 	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; i < 3000 && n.Fault() == nil && time.Now().Before(deadline); i++ {
-		cmds := make([]engine.Command, 10)
-		for j := range cmds {
-			cmds[j] = charge(org, fmt.Sprintf("f%d-%d", i, j), 1000)
-		}
-		res, err := n.Submit(context.Background(), cmds)
-		if err != nil {
-			for _, c := range cmds {
-				unacked = append(unacked, c.Reference)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000 && n.Fault() == nil && time.Now().Before(deadline); i++ {
+				cmds := make([]engine.Command, 10)
+				for j := range cmds {
+					cmds[j] = charge(org, fmt.Sprintf("f%d-%d-%d", w, i, j), 1000)
+				}
+				res, err := n.Submit(context.Background(), cmds)
+				mu.Lock()
+				if err != nil {
+					for _, c := range cmds {
+						unacked = append(unacked, c.Reference)
+					}
+				} else {
+					for j, r := range res {
+						if r.Code != engine.CodeOK {
+							t.Errorf("charge %s: %v %s", cmds[j].Reference, r.Code, r.Message)
+						}
+						acked[cmds[j].Reference] = r.TxID
+						ackedInFault++
+					}
+				}
+				mu.Unlock()
 			}
-			continue
-		}
-		if logDB {
-			t.Fatalf("charges acknowledged while the raft log cannot be written (%d injected errors)", fault.hits.Load())
-		}
-		for j, r := range res {
-			if r.Code != engine.CodeOK {
-				t.Fatalf("charge %s: %v %s", cmds[j].Reference, r.Code, r.Message)
-			}
-			acked[cmds[j].Reference] = r.TxID
-		}
+		}()
+	}
+	wg.Wait()
+	if logDB && ackedInFault > 0 {
+		t.Fatalf("%d charges acknowledged while the raft log could not be written (%d injected errors)", ackedInFault, fault.hits.Load())
 	}
 	if n.Fault() == nil {
 		t.Fatalf("the node never noticed the fault (%d injected errors)", fault.hits.Load())
@@ -147,7 +165,7 @@ func storageFaultRound(t *testing.T, logDB, syncOnly bool) {
 	}
 	unacked = append(unacked, "after-fault")
 	t.Logf("fault noticed after %d acknowledged charges, %d unacknowledged, %d injected errors",
-		len(acked)-20, len(unacked), fault.hits.Load())
+		ackedInFault, len(unacked), fault.hits.Load())
 
 	// The disk heals; the node is restarted on the same file system.
 	fault.on.Store(false)
