@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -227,4 +228,81 @@ func (s inProcessStore) Cluster() server.ClusterInfo {
 	st := s.Stats()
 	return server.ClusterInfo{NodeID: st.NodeID, Leader: st.Leader, Term: st.Term,
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Digest: st.Digest}
+}
+
+// TestFullDiskStopsOrbitd fills the disk of a real orbitd process without
+// any hook in it: prlimit lowers the process's file-size limit
+// (RLIMIT_FSIZE) to one byte, so every append to its Pebble files fails
+// with EFBIG, as on a full disk. Charges must get 503 (or no answer once it
+// has exited), never 201; orbitd must stop by itself and exit with an error;
+// restarted with the limit gone, it holds every acknowledged charge exactly
+// once and a retry of each failed one charges it at most once.
+func TestFullDiskStopsOrbitd(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) not installed")
+	}
+	s := testserver.Start(t)
+	org := s.MustOrg(t, "Full disk", 10_000_000)
+	c := s.Key(org.Key)
+	acked := map[string]string{}
+	for i := range 10 {
+		ref := fmt.Sprint("before", i)
+		acked[ref] = obj(t, c.Do("POST", "/api/v1/billing/charges", chargeBody(ref, 1000)).Expect(t, 201).Data(), "transaction")["id"].(string)
+	}
+
+	if out, err := exec.Command(prlimit, "--pid", fmt.Sprint(s.PID()), "--fsize=1").CombinedOutput(); err != nil {
+		t.Skipf("prlimit refused: %v %s", err, out)
+	}
+	var failed []string
+	for i := range 10 {
+		ref := fmt.Sprint("during", i)
+		r, err := c.TryDo("POST", "/api/v1/billing/charges", chargeBody(ref, 1000))
+		switch {
+		case i == 0 && (err != nil || r.Status != 503):
+			// The first write meets the fault while the process is up.
+			t.Fatalf("first charge on a full disk: %v %v, want 503", r, err)
+		case err != nil: // the process has stopped
+		case r.Status == 503:
+		default:
+			t.Fatalf("charge on a full disk: %d %s, want 503", r.Status, r.Body)
+		}
+		failed = append(failed, ref)
+	}
+	stopStart := time.Now()
+	testserver.WaitFor(t, 30*time.Second, "orbitd to stop on the storage fault", func() bool {
+		return syscall.Kill(s.PID(), 0) != nil
+	})
+	t.Logf("orbitd stopped %v after the charges failed", time.Since(stopStart).Round(time.Millisecond))
+	if logs := s.Logs(); !strings.Contains(logs, "orbitd: wal: storage fault") {
+		t.Fatalf("orbitd did not exit with the storage fault; logs:\n%s", logs)
+	}
+
+	s.Kill() // reaped already; forget the old process
+	s.Start()
+	c = s.Key(org.Key)
+	for ref, tx := range acked {
+		r := c.Do("POST", "/api/v1/billing/charges", chargeBody(ref, 1000)).Expect(t, 200)
+		if got := obj(t, r.Data(), "transaction")["id"]; got != tx {
+			t.Fatalf("replay of %s after the restart: %v, want %s", ref, got, tx)
+		}
+	}
+	for _, ref := range failed {
+		if r := c.Do("POST", "/api/v1/billing/charges", chargeBody(ref, 1000)); r.Status != 201 && r.Status != 200 {
+			t.Fatalf("retry of %s: %d %s", ref, r.Status, r.Body)
+		}
+	}
+	l := readSpends(t, c)
+	for ref, n := range l.refs {
+		if n != 1 {
+			t.Fatalf("%s charged %d times", ref, n)
+		}
+	}
+	if len(l.refs) != len(acked)+len(failed) || l.spent != int64(1000*(len(acked)+len(failed))) {
+		t.Fatalf("ledger: %d charges, %d spent; want %d charges", len(l.refs), l.spent, len(acked)+len(failed))
+	}
+	bal := c.Do("GET", "/api/v1/billing/balance", nil).Expect(t, 200).Data()
+	if got := num(t, bal, "balance_micros"); got != 10_000_000-l.spent {
+		t.Fatalf("balance %d, ledger says %d", got, 10_000_000-l.spent)
+	}
 }
