@@ -26,6 +26,12 @@ type fsm struct {
 	mu sync.Mutex // serializes ApplyBatch with Restore
 
 	onApply func(batches, commands int) // metrics hook; may be nil
+
+	// fault reports the node's storage fault (nil if none); stopped is the
+	// error after which nothing more is applied.
+	fault   func() error
+	stop    func(error) // stops the node (Node.failStop); may be nil
+	stopped error
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -35,6 +41,9 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.faultErr(); err != nil {
+		return f.fail(logs, err)
+	}
 	resp := make([]any, len(logs))
 	// A fresh Changes per call: results handed to callers point into it, so
 	// it must not be reused while they read it.
@@ -60,10 +69,19 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		commands += len(b.Commands)
 	}
 	if changes.Index > 0 {
-		if err := f.state.Write(changes, f.engine.LastTimeMs()); err != nil {
-			// The engine moved on in memory but its state did not persist:
-			// stop rather than answer from state that may be lost.
-			panic(fmt.Sprintf("raftstore: persist applied state: %v", err))
+		err := f.faultErr() // a fault seen while applying: do not write
+		if err == nil {
+			err = f.persist(changes)
+		}
+		if err != nil {
+			// The engine moved on in memory but its state did not persist.
+			// Acknowledge nothing of this call: every log gets the error
+			// (the proposer fails its requests, 503). Nothing is lost: the
+			// batches are in the durable raft log above the persisted
+			// applied index, and the node stops (Node.failStop), so a
+			// restart replays them. Later calls apply nothing (see
+			// stopped), so the engine never runs further ahead of the disk.
+			return f.fail(logs, err)
 		}
 	}
 	f.engine.Persisted()
@@ -73,12 +91,49 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return resp
 }
 
+// persist writes one call's changes. A storage fault (wal.FatalError, after
+// Node.failStop has run) comes back as an error.
+func (f *fsm) persist(c *engine.Changes) (err error) {
+	defer wal.CatchFatal(&err)
+	return f.state.Write(c, f.engine.LastTimeMs())
+}
+
+// faultErr returns the error that stops applying, if any.
+func (f *fsm) faultErr() error {
+	if f.stopped == nil && f.fault != nil {
+		f.stopped = f.fault()
+	}
+	return f.stopped
+}
+
+// fail answers every log with err and applies nothing more.
+func (f *fsm) fail(logs []*raft.Log, err error) []any {
+	if f.stopped == nil && f.stop != nil {
+		f.stop(err) // a write error that was not a storage fault
+	}
+	f.stopped = err
+	resp := make([]any, len(logs))
+	for i := range resp {
+		resp[i] = err
+	}
+	return resp
+}
+
 // Apply implements raft.FSM for a single log.
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // Snapshot implements raft.FSM: the state is already in Pebble, so a snapshot
 // is a synced Pebble snapshot that Persist streams.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+func (f *fsm) Snapshot() (_ raft.FSMSnapshot, err error) {
+	// After a failed persist the stored state is behind raft's applied
+	// index: a snapshot would let raft drop log entries it still needs.
+	f.mu.Lock()
+	stopped := f.faultErr()
+	f.mu.Unlock()
+	if stopped != nil {
+		return nil, stopped
+	}
+	defer wal.CatchFatal(&err)
 	ss, err := f.state.Snapshot()
 	if err != nil {
 		return nil, err

@@ -9,10 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
@@ -37,6 +39,9 @@ type Config struct {
 	OnBatch  func(commands, bytes int)
 	OnCommit func(time.Duration)
 	OnApply  func(batches, commands int)
+	// LogFS and StateFS are the file systems of the raft-log and the state
+	// databases; nil is the operating system's. Tests inject faults here.
+	LogFS, StateFS vfs.FS
 }
 
 // Node is one member of the (single) Raft group: storage, raft, engine and
@@ -66,6 +71,13 @@ type Node struct {
 	hadState       bool
 
 	lead leadership
+
+	// fault is the first storage fault; faulted is closed when it is set.
+	// See failStop.
+	faultOnce sync.Once
+	fault     atomic.Pointer[error]
+	faulted   chan struct{}
+	started   chan struct{} // closed once startRaft has returned
 }
 
 // group is the Raft group of this node's orgs. One group holds every org
@@ -81,25 +93,36 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	logDB, err := wal.Open(filepath.Join(cfg.DataDir, "raft-log"), cfg.Logger)
+	n := &Node{cfg: cfg, logger: cfg.Logger, faulted: make(chan struct{}), started: make(chan struct{})}
+	defer func() {
+		// On an early return too, so that a failStop during Open ends.
+		select {
+		case <-n.started:
+		default:
+			close(n.started)
+		}
+	}()
+	logDB, err := wal.OpenWith(filepath.Join(cfg.DataDir, "raft-log"), wal.Options{Logger: cfg.Logger, FS: cfg.LogFS, OnFatal: n.failStop})
 	if err != nil {
 		return nil, err
 	}
-	db, err := wal.Open(filepath.Join(cfg.DataDir, "state"), cfg.Logger)
+	db, err := wal.OpenWith(filepath.Join(cfg.DataDir, "state"), wal.Options{Logger: cfg.Logger, FS: cfg.StateFS, OnFatal: n.failStop})
 	if err != nil {
 		logDB.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, logDB: logDB, db: db, state: wal.NewState(db), logger: cfg.Logger}
+	n.logDB, n.db, n.state = logDB, db, wal.NewState(db)
 	n.engine = engine.New(group, n.state)
 	if err := loadEngine(n.engine, n.state, group); err != nil {
-		db.Close()
+		n.state.Close()
 		logDB.Close()
 		return nil, fmt.Errorf("raftstore: load state: %w", err)
 	}
-	n.fsm = &fsm{group: group, engine: n.engine, state: n.state, onApply: cfg.OnApply}
-	if err := n.startRaft(); err != nil {
-		db.Close()
+	n.fsm = &fsm{group: group, engine: n.engine, state: n.state, onApply: cfg.OnApply, fault: n.Fault, stop: n.failStop}
+	err = n.startRaft()
+	close(n.started) // n.raft is set (or nil on error): failStop may use it
+	if err != nil {
+		n.state.Close()
 		logDB.Close()
 		return nil, err
 	}
@@ -166,7 +189,7 @@ func (n *Node) startRaft() error {
 		rc.TrailingLogs = n.cfg.TrailingLogs
 	}
 
-	logs := wal.NewRaftStore(n.logDB, uint16(group))
+	logs := guardedLogs{RaftStore: wal.NewRaftStore(n.logDB, uint16(group)), n: n}
 	snaps, err := raft.NewFileSnapshotStore(filepath.Join(n.cfg.DataDir, "raft-snapshots"), 2, io.Discard)
 	if err != nil {
 		return err
@@ -290,6 +313,9 @@ func (n *Node) Stats() Stats {
 // refused here without touching the log, unless its reference may already
 // exist (then the engine answers it as a replay).
 func (n *Node) Submit(ctx context.Context, cmds []engine.Command) ([]engine.Result, error) {
+	if err := n.Fault(); err != nil {
+		return nil, err
+	}
 	if err := n.ensureLeaderReady(); err != nil {
 		return nil, err
 	}
@@ -418,7 +444,7 @@ func (n *Node) Close() error {
 	if err := n.transport.Close(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := n.state.Sync(); err != nil {
+	if err := n.syncState(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := n.state.Close(); err != nil {

@@ -72,10 +72,14 @@ func (n *Node) Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err 
 
 // Ready reports whether the node has recovered and knows a leader.
 //
+// A node that hit a storage fault is never ready again until reopened.
 // Recovery is done once raft has re-applied every log entry this node held
 // when it started: before that, local state may lag what was acknowledged
 // before a restart, so reads and writes wait (503).
 func (n *Node) Ready() bool {
+	if n.Fault() != nil {
+		return false // stopped on a storage fault (see failStop)
+	}
 	if !n.recovered.Load() {
 		if n.raft.AppliedIndex() < n.startLastIndex {
 			return false

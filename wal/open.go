@@ -2,12 +2,14 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const (
@@ -15,25 +17,93 @@ const (
 	memTableSize   = 64 << 20  // 64 MiB
 )
 
+// Options are the optional settings of OpenWith; the zero value is what Open
+// uses.
+type Options struct {
+	// Logger receives Pebble's logging (slog.Default() if nil).
+	Logger *slog.Logger
+	// FS is the file system Pebble works on; nil is the operating system's.
+	// Tests pass vfs/errorfs to inject I/O errors, or a crashable MemFS.
+	FS vfs.FS
+	// OnFatal, when set, is called with a *FatalError as soon as a write
+	// or sync of any of the database's files fails (seen on the file
+	// system, before Pebble reacts), and again when Pebble reports an error
+	// it cannot continue from (its Fatalf: a failed WAL commit or sync, a
+	// failed MANIFEST write); after the latter the calling goroutine panics
+	// with the *FatalError. A caller that commits (RaftStore's writes, the
+	// FSM's state write) turns that panic back into an error with
+	// CatchFatal; in Pebble's background goroutines it stops the process,
+	// as exiting would. When nil, Pebble's Fatalf exits the process.
+	//
+	// Why a panic and not a return: Fatalf must not return (Pebble's commit
+	// pipeline is broken at that point and continuing could report a write
+	// as durable), and Pebble's WAL writer keeps its first error, so the
+	// database accepts no further write until it is reopened. The caller
+	// must stop writing to it after the first OnFatal.
+	OnFatal func(error)
+}
+
+// ErrStorageFault is wrapped by every *FatalError: the disk failed a write
+// or sync and this database accepts no more writes until it is reopened.
+var ErrStorageFault = errors.New("wal: storage fault")
+
+// FatalError is the panic value raised after Options.OnFatal.
+type FatalError struct{ Msg string }
+
+func (e *FatalError) Error() string { return "wal: storage fault: " + e.Msg }
+
+// Unwrap makes errors.Is(err, ErrStorageFault) hold.
+func (e *FatalError) Unwrap() error { return ErrStorageFault }
+
+// CatchFatal, deferred by a function that writes to a database opened with
+// OnFatal, stores a *FatalError panic into *err; other panics go on.
+func CatchFatal(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	fe, ok := r.(*FatalError)
+	if !ok {
+		panic(r)
+	}
+	*err = fe
+}
+
 // Open opens (creating if needed) the Pebble database in dir with options
 // suited to the ledger: bloom filters on every level, a 256 MiB block
 // cache, 64 MiB memtables, the newest format major version, and Pebble's
 // logging routed to logger (slog.Default() if nil).
 func Open(dir string, logger *slog.Logger) (*pebble.DB, error) {
+	return OpenWith(dir, Options{Logger: logger})
+}
+
+// OpenWith is Open with a file system and a fatal-error handler of the
+// caller's choice (see Options).
+func OpenWith(dir string, o Options) (*pebble.DB, error) {
+	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	fs := o.FS
+	if o.OnFatal != nil {
+		if fs == nil {
+			fs = vfs.Default
+		}
+		fs = faultWatchFS{FS: fs, w: &faultWatch{onFault: o.OnFatal}}
 	}
 	opts := &pebble.Options{
 		CacheSize:          blockCacheSize, // owned and released by the DB
 		MemTableSize:       memTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{l: logger.With("component", "pebble")},
+		Logger:             pebbleLogger{l: logger.With("component", "pebble"), onFatal: o.OnFatal},
+		FS:                 fs,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		opts.Levels[i].FilterType = pebble.TableFilter
 	}
-	// pebble.Open clones opts and calls EnsureDefaults itself.
+	// pebble.Open clones opts and calls EnsureDefaults itself (a nil FS
+	// becomes vfs.Default).
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("wal: open pebble at %q: %w", dir, err)
@@ -43,7 +113,10 @@ func Open(dir string, logger *slog.Logger) (*pebble.DB, error) {
 
 // pebbleLogger adapts slog to pebble.Logger. Pebble's Infof is chatty
 // (compactions, flushes, WAL recycling), so it is logged at debug level.
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l       *slog.Logger
+	onFatal func(error)
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	if p.l.Enabled(context.Background(), slog.LevelDebug) {
@@ -56,10 +129,17 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 }
 
 // Fatalf must not return: Pebble calls it on invariant violations and on
-// failed WAL/MANIFEST syncs, after which continuing could acknowledge writes
-// that are not durable. Exit like Pebble's default logger does (a panic could
-// be swallowed by a recover in an HTTP handler).
+// failed WAL/MANIFEST writes and syncs, after which continuing could
+// acknowledge writes that are not durable. Without OnFatal, exit like
+// Pebble's default logger does (a panic could be swallowed by a recover in
+// an HTTP handler); with it, panic with a *FatalError (see Options.OnFatal).
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error("FATAL: " + fmt.Sprintf(format, args...))
-	os.Exit(1)
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("FATAL: " + msg)
+	if p.onFatal == nil {
+		os.Exit(1)
+	}
+	fe := &FatalError{Msg: msg}
+	p.onFatal(fe)
+	panic(fe)
 }

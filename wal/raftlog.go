@@ -118,7 +118,11 @@ func (s *RaftStore) StoreLog(log *raft.Log) error {
 
 // StoreLogs stores log entries in one batch, committed with pebble.Sync:
 // either all of them are durable when it returns nil, or none is visible.
-func (s *RaftStore) StoreLogs(logs []*raft.Log) error {
+func (s *RaftStore) StoreLogs(logs []*raft.Log) (err error) {
+	// A failed WAL write or sync surfaces as a *FatalError panic when the DB
+	// was opened with Options.OnFatal: return it, so raft fails the waiting
+	// requests instead of acknowledging them.
+	defer CatchFatal(&err)
 	if s.initErr != nil {
 		return s.initErr
 	}
@@ -154,7 +158,8 @@ func (s *RaftStore) StoreLogs(logs []*raft.Log) error {
 }
 
 // DeleteRange deletes the log entries with minIdx <= index <= maxIdx, durably.
-func (s *RaftStore) DeleteRange(minIdx, maxIdx uint64) error {
+func (s *RaftStore) DeleteRange(minIdx, maxIdx uint64) (err error) {
+	defer CatchFatal(&err)
 	if s.initErr != nil {
 		return s.initErr
 	}
@@ -228,7 +233,8 @@ func (s *RaftStore) seekIndex(last bool) (idx uint64, err error) {
 }
 
 // Set stores key=val in the group's stable store, durably.
-func (s *RaftStore) Set(key []byte, val []byte) error {
+func (s *RaftStore) Set(key []byte, val []byte) (err error) {
+	defer CatchFatal(&err)
 	if s.initErr != nil {
 		return s.initErr
 	}

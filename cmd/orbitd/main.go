@@ -240,13 +240,22 @@ func run(cfg config) error {
 		logger.Info("shutting down", "signal", sig.String())
 	case err := <-serveErr:
 		logger.Error("http server stopped", "err", err)
+	case <-node.Faulted():
+		// A failed or full disk: the node already refuses writes (503).
+		// Stop and exit non-zero so the supervisor restarts the process,
+		// which replays the raft log once the disk is healthy.
+		logger.Error("storage fault: stopping; restart once the disk is healthy", "err", node.Fault())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Warn("http drain incomplete", "err", err)
 	}
-	return node.Close()
+	err = node.Close()
+	if fault := node.Fault(); fault != nil {
+		return fault
+	}
+	return err
 }
 
 // adminToken returns the configured token, or the one in the data
