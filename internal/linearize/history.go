@@ -1,0 +1,192 @@
+package linearize
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Recorder collects the operations of concurrent clients and the faults
+// injected while they ran. Times are monotonic nanoseconds since the
+// recorder was made.
+type Recorder struct {
+	start time.Time
+
+	mu      sync.Mutex
+	ops     []porcupine.Operation
+	unknown []int // indexes in ops of operations with no definite answer
+	faults  []porcupine.Annotation
+	retries int
+}
+
+// NewRecorder starts a history.
+func NewRecorder() *Recorder { return &Recorder{start: time.Now()} }
+
+// Now is the recorder's clock.
+func (r *Recorder) Now() int64 { return int64(time.Since(r.start)) }
+
+// Add records an operation called at call that returned out now.
+func (r *Recorder) Add(client int, in Input, call int64, out Output) {
+	ret := r.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+}
+
+// AddUnknown records an operation called at call whose outcome is unknown:
+// it may take effect at any time after call, or never. Its return is set
+// after the end of the history when the history is checked.
+func (r *Recorder) AddUnknown(client int, in Input, call int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unknown = append(r.unknown, len(r.ops))
+	r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: Output{Outcome: Unknown}})
+}
+
+// Attempted counts an attempt with no definite answer.
+func (r *Recorder) Attempted() {
+	r.mu.Lock()
+	r.retries++
+	r.mu.Unlock()
+}
+
+// Fault records a fault injected from start to end (recorder times); it
+// shows in the visualization.
+func (r *Recorder) Fault(start, end int64, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faults = append(r.faults, porcupine.Annotation{Tag: "faults", Start: start, End: end, Description: what, BackgroundColor: "#fbb"})
+}
+
+// Stats counts the history's operations, those with unknown outcomes, the
+// attempts that got no definite answer, and the faults.
+func (r *Recorder) Stats() (ops, unknown, retries, faults int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ops), len(r.unknown), r.retries, len(r.faults)
+}
+
+// Operations returns the history, with every unknown operation returning
+// after everything else (porcupine's "infinite" return).
+func (r *Recorder) Operations() []porcupine.Operation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ops := append([]porcupine.Operation(nil), r.ops...)
+	var end int64
+	for _, op := range ops {
+		end = max(end, op.Return, op.Call)
+	}
+	for _, i := range r.unknown {
+		ops[i].Return = end + 1
+	}
+	return ops
+}
+
+// CheckTimeout bounds one porcupine check.
+const CheckTimeout = 60 * time.Second
+
+// Check checks the history of a wallet funded with fundMicros. A history
+// that is not linearizable (or that the checker could not decide in time)
+// fails the test, and is saved as porcupine's HTML visualization and as raw
+// JSON, whose paths the test logs. It also proves the check is not vacuous:
+// the same history must be illegal for a wallet that started with one micro
+// more. It returns false on a violation.
+func Check(t testing.TB, name string, fundMicros int64, rec *Recorder) bool {
+	t.Helper()
+	ops := rec.Operations()
+	res, info := porcupine.CheckOperationsVerbose(Model(fundMicros), ops, CheckTimeout)
+	n, unknown, _, _ := rec.Stats()
+	switch res {
+	case porcupine.Ok:
+		t.Logf("%s: %d operations (%d with unknown outcome): linearizable", name, n, unknown)
+		if porcupine.CheckOperationsTimeout(Model(fundMicros+1), ops, CheckTimeout) != porcupine.Illegal {
+			t.Errorf("%s: the checker accepted the history against a wrong starting balance", name)
+			return false
+		}
+		return true
+	case porcupine.Unknown:
+		html, raw := Save(name, fundMicros, rec, info)
+		t.Errorf("%s: the checker timed out on %d operations; history saved to %s and %s", name, n, html, raw)
+	default:
+		html, raw := Save(name, fundMicros, rec, info)
+		t.Errorf("%s: history of %d operations is NOT linearizable; visualization saved to %s, raw history to %s", name, n, html, raw)
+	}
+	return false
+}
+
+// record is one operation in the saved JSON.
+type record struct {
+	Client   int    `json:"client"`
+	Kind     string `json:"kind"`
+	Ref      string `json:"ref,omitempty"`
+	Target   string `json:"target,omitempty"`
+	Amount   int64  `json:"amount_micros"`
+	CallNs   int64  `json:"call_ns"`
+	ReturnNs int64  `json:"return_ns"`
+	Outcome  string `json:"outcome"`
+	Status   int    `json:"status,omitempty"`
+	Balance  int64  `json:"balance_micros"`
+	Reserved int64  `json:"reserved_micros"`
+	Captured int64  `json:"captured_micros,omitempty"`
+}
+
+type fault struct {
+	StartNs int64  `json:"start_ns"`
+	EndNs   int64  `json:"end_ns"`
+	What    string `json:"what"`
+}
+
+// Dir is where histories are saved: $ORBIT_HISTORY_DIR, else the system's
+// temporary directory.
+func Dir() string {
+	if d := os.Getenv("ORBIT_HISTORY_DIR"); d != "" {
+		return d
+	}
+	return os.TempDir()
+}
+
+// Save writes the history as porcupine's visualization (HTML) and as JSON
+// (operations, faults, funding) and returns both paths.
+func Save(name string, fundMicros int64, rec *Recorder, info porcupine.LinearizationInfo) (htmlPath, jsonPath string) {
+	dir := Dir()
+	_ = os.MkdirAll(dir, 0o755)
+	base := filepath.Join(dir, fmt.Sprintf("orbit-history-%s-%d", strings.ReplaceAll(name, "/", "_"), time.Now().UnixNano()))
+	htmlPath, jsonPath = base+".html", base+".json"
+	rec.mu.Lock()
+	info.AddAnnotations(rec.faults)
+	var faults []fault
+	for _, f := range rec.faults {
+		faults = append(faults, fault{f.Start, f.End, f.Description})
+	}
+	rec.mu.Unlock()
+	if err := porcupine.VisualizePath(Model(fundMicros), info, htmlPath); err != nil {
+		htmlPath = "(visualization failed: " + err.Error() + ")"
+	}
+	var ops []record
+	for _, op := range rec.Operations() {
+		in, out := op.Input.(Input), op.Output.(Output)
+		ops = append(ops, record{
+			Client: op.ClientId, Kind: in.Kind.String(), Ref: in.Ref, Target: in.Target, Amount: in.Amount,
+			CallNs: op.Call, ReturnNs: op.Return, Outcome: out.Outcome.String(), Status: out.Status,
+			Balance: out.BalanceMicros, Reserved: out.ReservedMicros, Captured: out.CapturedMicros,
+		})
+	}
+	raw, _ := json.MarshalIndent(map[string]any{"fund_micros": fundMicros, "operations": ops, "faults": faults}, "", " ")
+	if err := os.WriteFile(jsonPath, raw, 0o644); err != nil {
+		jsonPath = "(not written: " + err.Error() + ")"
+	}
+	return htmlPath, jsonPath
+}
+
+// ChaosLine prints the summary line `make chaos` collects
+// (scripts/chaos-summary.sh).
+func ChaosLine(name string, histories, seeds, faults, violations int) string {
+	return fmt.Sprintf("CHAOS name=%s histories=%d seeds=%d faults=%d violations=%d", name, histories, seeds, faults, violations)
+}

@@ -1,0 +1,191 @@
+package linearize
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Workload makes the requests of concurrent clients on one wallet. Every
+// reference and Idempotency-Key comes from a small pool shared by all
+// clients, so first attempts race with repeats from other clients; the body
+// of a reference is a function of the reference alone, so a repeat is always
+// a retry of the same request. Refunds, commits and releases target only
+// charges and holds some client saw succeed (their ids are learned from the
+// answers).
+type Workload struct {
+	mu        sync.Mutex
+	ids       map[string]string // charge or hold reference -> transaction or hold id
+	charges   []string          // charge references with a known id
+	holds     []string          // hold references with a known id
+	chargeMax int
+	holdMax   int
+}
+
+// NewWorkload returns a workload over chargeRefs charge references and
+// holdRefs hold references.
+func NewWorkload(chargeRefs, holdRefs int) *Workload {
+	return &Workload{ids: map[string]string{}, chargeMax: chargeRefs, holdMax: holdRefs}
+}
+
+var (
+	chargeAmounts = []int64{1000, 3000, 7000}
+	// A refund slot's amount: partial, everything left (0), partial.
+	refundAmounts = []int64{1000, 0, 2500}
+	holdAmounts   = []int64{2000, 5000, 9000}
+	// A hold's commit: below, equal to and above what it holds (the
+	// excess comes from available funds, capped at what the wallet has).
+	commitAmounts = []int64{1500, 5000, 12000}
+)
+
+// Next picks a client's next request.
+func (w *Workload) Next(rng *rand.Rand) Input {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		switch p := rng.IntN(100); {
+		case p < 25:
+			return Input{Kind: Read}
+		case p < 55:
+			n := rng.IntN(w.chargeMax)
+			return Input{Kind: Charge, Ref: fmt.Sprint("c-", n), Amount: chargeAmounts[n%len(chargeAmounts)]}
+		case p < 70:
+			if len(w.charges) == 0 {
+				continue
+			}
+			target := w.charges[rng.IntN(len(w.charges))]
+			slot := rng.IntN(len(refundAmounts))
+			// Idempotency-Keys are 8-255 characters.
+			return Input{Kind: Refund, Ref: fmt.Sprintf("refund-%s-%d", target, slot), Target: target, Amount: refundAmounts[slot]}
+		case p < 82:
+			n := rng.IntN(w.holdMax)
+			return Input{Kind: HoldCreate, Ref: fmt.Sprint("h-", n), Amount: holdAmounts[n%len(holdAmounts)]}
+		case p < 93:
+			if len(w.holds) == 0 {
+				continue
+			}
+			target := w.holds[rng.IntN(len(w.holds))]
+			var n int
+			fmt.Sscanf(target, "h-%d", &n)
+			return Input{Kind: HoldCommit, Target: target, Amount: commitAmounts[n%len(commitAmounts)]}
+		default:
+			if len(w.holds) == 0 {
+				continue
+			}
+			return Input{Kind: HoldRelease, Target: w.holds[rng.IntN(len(w.holds))]}
+		}
+	}
+}
+
+// Learn records the id a charge or hold reference got.
+func (w *Workload) Learn(ref, id string) {
+	if id == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.ids[ref]; ok {
+		return
+	}
+	w.ids[ref] = id
+	if ref[0] == 'c' {
+		w.charges = append(w.charges, ref)
+	} else {
+		w.holds = append(w.holds, ref)
+	}
+}
+
+// ID is the id a reference got ("" when none was seen).
+func (w *Workload) ID(ref string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ids[ref]
+}
+
+// Attempt sends one try of in (the first has attempt 0) and returns its
+// answer, with definite=false when the outcome is unknown (503, timeout,
+// connection error): the request may or may not have taken effect. An id a
+// charge or hold got goes in out.ID.
+type Attempt func(client, attempt int, in Input) (out Output, id string, definite bool)
+
+// Driver runs clients of a workload against a system and records what
+// they see.
+type Driver struct {
+	Clients      int
+	OpsPerClient int
+	// Seed makes each client's choices reproducible (the timing is not).
+	Seed uint64
+	// Pace is a pause between a client's operations (spreads a short
+	// workload across injected faults).
+	Pace time.Duration
+	// Attempts bounds the tries of one operation; Backoff separates them.
+	Attempts int
+	Backoff  time.Duration
+	// GiveUpPercent is the chance that a client abandons an operation
+	// after an unknown answer instead of retrying, leaving it possibly
+	// applied in the history.
+	GiveUpPercent int
+	// Until stops clients from starting operations after it (zero: no
+	// limit).
+	Until time.Time
+}
+
+// Run runs the clients until each did its operations or Until passed.
+func (d Driver) Run(w *Workload, rec *Recorder, try Attempt) {
+	var wg sync.WaitGroup
+	for cl := 0; cl < d.Clients; cl++ {
+		wg.Add(1)
+		go func(cl int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(d.Seed, uint64(cl)))
+			for i := 0; i < d.OpsPerClient; i++ {
+				if !d.Until.IsZero() && time.Now().After(d.Until) {
+					return
+				}
+				if d.Pace > 0 {
+					time.Sleep(d.Pace)
+				}
+				d.one(cl, rng, w, rec, try)
+			}
+		}(cl)
+	}
+	wg.Wait()
+}
+
+// one runs one operation to a definite answer, or leaves it possibly
+// applied.
+func (d Driver) one(cl int, rng *rand.Rand, w *Workload, rec *Recorder, try Attempt) {
+	in := w.Next(rng)
+	ambiguousSince := int64(-1)
+	for attempt := 0; ; attempt++ {
+		call := rec.Now()
+		out, id, definite := try(cl, attempt, in)
+		if definite {
+			// An earlier unknown attempt matters only if it may have taken
+			// effect: then the answer is a replay (a retry of a keyed
+			// request that took effect replays), or it is a release (whose
+			// repeat is a no-op 200 either way). Any other answer proves
+			// the earlier attempts did nothing.
+			if ambiguousSince >= 0 && in.Kind != Read && (out.Outcome == Replayed || in.Kind == HoldRelease) {
+				rec.AddUnknown(cl, in, ambiguousSince)
+			}
+			rec.Add(cl, in, call, out)
+			if (in.Kind == Charge || in.Kind == HoldCreate) && (out.Outcome == Applied || out.Outcome == Replayed) {
+				w.Learn(in.Ref, id)
+			}
+			return
+		}
+		if ambiguousSince < 0 {
+			ambiguousSince = call
+		}
+		rec.Attempted()
+		if attempt+1 >= d.Attempts || (d.GiveUpPercent > 0 && rng.IntN(100) < d.GiveUpPercent) {
+			if in.Kind != Read {
+				rec.AddUnknown(cl, in, ambiguousSince)
+			}
+			return
+		}
+		time.Sleep(d.Backoff)
+	}
+}
