@@ -190,3 +190,41 @@ func Save(name string, fundMicros int64, rec *Recorder, info porcupine.Lineariza
 func ChaosLine(name string, histories, seeds, faults, violations int) string {
 	return fmt.Sprintf("CHAOS name=%s histories=%d seeds=%d faults=%d violations=%d", name, histories, seeds, faults, violations)
 }
+
+// Summary counts the history's operations by kind and outcome, e.g.
+// "charge applied=12 refused=40; refund invalid=3 ...", so a test log shows
+// what a run exercised.
+func (r *Recorder) Summary() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	counts := map[Kind]map[Outcome]int{}
+	for _, op := range r.ops {
+		in, out := op.Input.(Input), op.Output.(Output)
+		if counts[in.Kind] == nil {
+			counts[in.Kind] = map[Outcome]int{}
+		}
+		counts[in.Kind][out.Outcome]++
+	}
+	var b strings.Builder
+	for k := Read; k <= HoldRelease; k++ {
+		if len(counts[k]) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(k.String())
+		for o := Applied; o <= NotSent; o++ {
+			if n := counts[k][o]; n > 0 {
+				fmt.Fprintf(&b, " %s=%d", o, n)
+			}
+		}
+	}
+	return b.String()
+}
+
+// Verdict checks the history without failing anything: for tests that
+// prove a broken system is caught.
+func Verdict(fundMicros int64, rec *Recorder) porcupine.CheckResult {
+	return porcupine.CheckOperationsTimeout(Model(fundMicros), rec.Operations(), CheckTimeout)
+}

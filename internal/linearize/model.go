@@ -67,9 +67,12 @@ const (
 	Unknown
 	// Other: any other answer; the model accepts none.
 	Other
+	// NotSent: the attempt was not sent (no node to send it to). The driver
+	// retries it; it is never recorded.
+	NotSent
 )
 
-var outcomeNames = [...]string{"", "applied", "replayed", "refused", "invalid", "closed", "unknown", "other"}
+var outcomeNames = [...]string{"", "applied", "replayed", "refused", "invalid", "closed", "unknown", "other", "not sent"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {

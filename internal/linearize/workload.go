@@ -105,8 +105,9 @@ func (w *Workload) ID(ref string) string {
 
 // Attempt sends one try of in (the first has attempt 0) and returns its
 // answer, with definite=false when the outcome is unknown (503, timeout,
-// connection error): the request may or may not have taken effect. An id a
-// charge or hold got goes in out.ID.
+// connection error): the request may or may not have taken effect. A
+// definite Output{Outcome: NotSent} says nothing was sent. The id a charge
+// or hold got is returned with its answer.
 type Attempt func(client, attempt int, in Input) (out Output, id string, definite bool)
 
 // Driver runs clients of a workload against a system and records what
@@ -127,8 +128,9 @@ type Driver struct {
 	// applied in the history.
 	GiveUpPercent int
 	// Until stops clients from starting operations after it (zero: no
-	// limit).
+	// limit); so does closing Stop (nil: never).
 	Until time.Time
+	Stop  <-chan struct{}
 }
 
 // Run runs the clients until each did its operations or Until passed.
@@ -142,6 +144,11 @@ func (d Driver) Run(w *Workload, rec *Recorder, try Attempt) {
 			for i := 0; i < d.OpsPerClient; i++ {
 				if !d.Until.IsZero() && time.Now().After(d.Until) {
 					return
+				}
+				select {
+				case <-d.Stop:
+					return
+				default:
 				}
 				if d.Pace > 0 {
 					time.Sleep(d.Pace)
@@ -161,6 +168,16 @@ func (d Driver) one(cl int, rng *rand.Rand, w *Workload, rec *Recorder, try Atte
 	for attempt := 0; ; attempt++ {
 		call := rec.Now()
 		out, id, definite := try(cl, attempt, in)
+		if definite && out.Outcome == NotSent {
+			if attempt+1 >= d.Attempts {
+				if ambiguousSince >= 0 && in.Kind != Read {
+					rec.AddUnknown(cl, in, ambiguousSince)
+				}
+				return
+			}
+			time.Sleep(d.Backoff)
+			continue
+		}
 		if definite {
 			// An earlier unknown attempt matters only if it may have taken
 			// effect: then the answer is a replay (a retry of a keyed
