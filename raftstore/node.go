@@ -37,7 +37,7 @@ type Config struct {
 	// cut links between in-process nodes (raftstore/partition_test.go).
 	// Nil, the production default, is plain TCP.
 	StreamLayer raft.StreamLayer
-	Logger    *slog.Logger
+	Logger      *slog.Logger
 	// Metrics hooks; each may be nil.
 	OnBatch  func(commands, bytes int)
 	OnCommit func(time.Duration)
