@@ -101,11 +101,12 @@ const CheckTimeout = 60 * time.Second
 func Check(t testing.TB, name string, fundMicros int64, rec *Recorder) bool {
 	t.Helper()
 	ops := rec.Operations()
+	start := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(Model(fundMicros), ops, CheckTimeout)
 	n, unknown, _, _ := rec.Stats()
 	switch res {
 	case porcupine.Ok:
-		t.Logf("%s: %d operations (%d with unknown outcome): linearizable", name, n, unknown)
+		t.Logf("%s: %d operations (%d with unknown outcome): linearizable (checked in %s)", name, n, unknown, time.Since(start).Round(time.Millisecond))
 		if porcupine.CheckOperationsTimeout(Model(fundMicros+1), ops, CheckTimeout) != porcupine.Illegal {
 			t.Errorf("%s: the checker accepted the history against a wrong starting balance", name)
 			return false
