@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop
+.PHONY: all build run test vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop chaos
 
 all: build
 
@@ -33,6 +33,28 @@ vet:
 test: vet build stripe-mock chromium
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -short -timeout 10m ./engine/... ./raftstore/... ./server/...
+
+# chaos: the long fault runs, about 10 minutes in all. Linearizability
+# histories under network partitions (in-process cluster, raftstore) and
+# leader kill -9 (real processes, e2e), with more clients, seeds and fault
+# rounds than `make test`; then the seeded simulation (ORBIT_SIM_SEEDS) of
+# ./sim/ and ./raftstore/ where present. Every long test prints a CHAOS line;
+# scripts/chaos-summary.sh turns them into a table, and the target fails on
+# a failed test or a violation. Failing histories are saved in
+# $(CHAOS_DIR) (porcupine's HTML visualization and the raw JSON).
+CHAOS_DIR ?= $(CURDIR)/bin/chaos
+chaos: build
+	@mkdir -p $(CHAOS_DIR); log="$(CHAOS_DIR)/chaos.log"; : > "$$log"; status=0; \
+	  ORBIT_CHAOS=1 ORBIT_HISTORY_DIR=$(CHAOS_DIR) $(GO) test -count=1 -p 1 -v -timeout 10m \
+	    -run 'TestLinearizableUnderPartitions|TestLinearizableAcrossLeaderKill' ./raftstore/ ./e2e/ 2>&1 | tee -a "$$log" \
+	    | grep -E '^(=== RUN|--- |CHAOS|ok|FAIL|PASS)|linearizab' ; \
+	  [ "$${PIPESTATUS[0]}" = 0 ] || status=1; \
+	  pkgs=""; for p in sim raftstore; do [ -d "$$p" ] && pkgs="$$pkgs ./$$p/"; done; \
+	  ORBIT_SIM_SEEDS=20000 $(GO) test -count=1 -p 1 -v -timeout 5m -run Sim $$pkgs 2>&1 | tee -a "$$log" \
+	    | grep -E '^(--- |CHAOS|ok|FAIL|PASS)' ; \
+	  [ "$${PIPESTATUS[0]}" = 0 ] || status=1; \
+	  echo; scripts/chaos-summary.sh "$$log" || status=1; \
+	  echo "full log: $$log"; exit $$status
 
 # stripe-mock (Stripe's API mock) for e2e/stripe_test.go, installed into
 # $(go env GOPATH)/bin when missing.

@@ -104,7 +104,7 @@ func runLeaderKillHistory(t *testing.T, seed uint64, rounds, clients int) (int, 
 		time.Sleep(500 * time.Millisecond)
 	}()
 	d := linearize.Driver{Clients: clients, OpsPerClient: 100_000, Seed: seed, Pace: 40 * time.Millisecond,
-		Attempts: 300, Backoff: 20 * time.Millisecond, GiveUpPercent: 3,
+		Attempts: 300, Backoff: 20 * time.Millisecond, GiveUpPercent: 10,
 		Stop: stop, Until: time.Now().Add(time.Duration(rounds)*20*time.Second + 10*time.Second)}
 	d.Run(w, rec, func(cl, attempt int, in linearize.Input) (linearize.Output, string, bool) {
 		for i := 0; i < len(c.nodes); i++ {

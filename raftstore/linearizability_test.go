@@ -83,7 +83,7 @@ func runPartitionHistory(t *testing.T, seed uint64, cfg partitionConfig) (int, b
 	}()
 	d := linearize.Driver{
 		Clients: cfg.clients, OpsPerClient: 100_000, Seed: seed,
-		Pace: 30 * time.Millisecond, Attempts: 200, Backoff: 20 * time.Millisecond, GiveUpPercent: 3,
+		Pace: 30 * time.Millisecond, Attempts: 200, Backoff: 20 * time.Millisecond, GiveUpPercent: 10,
 		// A hard bound; clients normally stop a second after the last
 		// fault heals, so the history shows the recovered cluster too.
 		Until: time.Now().Add(time.Duration(cfg.faults)*30*time.Second + 10*time.Second),

@@ -24,6 +24,32 @@ type Recorder struct {
 	unknown []int // indexes in ops of operations with no definite answer
 	faults  []porcupine.Annotation
 	retries int
+	// settled is when each request (see settleKey) was first seen to have
+	// taken effect: a definite applied or replayed answer returned.
+	settled map[string]int64
+}
+
+// settleKey names what a request does, so that its repeats share it: a
+// charge, refund or hold by its reference or key, a commit or release by
+// its hold (every commit of a hold has the same body).
+func settleKey(in Input) string {
+	switch in.Kind {
+	case HoldCommit, HoldRelease:
+		return in.Kind.String() + ":" + in.Target
+	}
+	return in.Kind.String() + ":" + in.Ref
+}
+
+// SettledBefore reports whether in was seen to have taken effect by an
+// answer that returned before t. A possibly-applied attempt of in made
+// after that cannot change anything (it can only replay or be a no-op), so
+// the driver need not record it: fewer open operations keep the check
+// fast.
+func (r *Recorder) SettledBefore(in Input, t int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.settled[settleKey(in)]
+	return ok && at < t
 }
 
 // NewRecorder starts a history.
@@ -37,6 +63,14 @@ func (r *Recorder) Add(client int, in Input, call int64, out Output) {
 	ret := r.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if in.Kind != Read && (out.Outcome == Applied || out.Outcome == Replayed) {
+		if r.settled == nil {
+			r.settled = map[string]int64{}
+		}
+		if at, ok := r.settled[settleKey(in)]; !ok || ret < at {
+			r.settled[settleKey(in)] = ret
+		}
+	}
 	r.ops = append(r.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
 }
 

@@ -123,8 +123,8 @@ type Driver struct {
 	// Attempts bounds the tries of one operation; Backoff separates them.
 	Attempts int
 	Backoff  time.Duration
-	// GiveUpPercent is the chance that a client abandons an operation
-	// after an unknown answer instead of retrying, leaving it possibly
+	// GiveUpPercent is the chance that a client abandons an operation at
+	// its first unknown answer instead of retrying, leaving it possibly
 	// applied in the history.
 	GiveUpPercent int
 	// Until stops clients from starting operations after it (zero: no
@@ -164,44 +164,50 @@ func (d Driver) Run(w *Workload, rec *Recorder, try Attempt) {
 // applied.
 func (d Driver) one(cl int, rng *rand.Rand, w *Workload, rec *Recorder, try Attempt) {
 	in := w.Next(rng)
+	// Whether to abandon this operation at its first unknown answer is
+	// decided once per operation.
+	giveUp := d.GiveUpPercent > 0 && rng.IntN(100) < d.GiveUpPercent
 	ambiguousSince := int64(-1)
+	// unknown records the possibly-applied attempts since ambiguousSince,
+	// unless the request had already visibly taken effect before them
+	// (then they could only replay).
+	unknown := func() {
+		if ambiguousSince >= 0 && in.Kind != Read && !rec.SettledBefore(in, ambiguousSince) {
+			rec.AddUnknown(cl, in, ambiguousSince)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		call := rec.Now()
 		out, id, definite := try(cl, attempt, in)
-		if definite && out.Outcome == NotSent {
+		switch {
+		case definite && out.Outcome == NotSent:
 			if attempt+1 >= d.Attempts {
-				if ambiguousSince >= 0 && in.Kind != Read {
-					rec.AddUnknown(cl, in, ambiguousSince)
-				}
+				unknown()
 				return
 			}
-			time.Sleep(d.Backoff)
-			continue
-		}
-		if definite {
-			// An earlier unknown attempt matters only if it may have taken
+		case definite:
+			// Earlier unknown attempts matter only if they may have taken
 			// effect: then the answer is a replay (a retry of a keyed
 			// request that took effect replays), or it is a release (whose
 			// repeat is a no-op 200 either way). Any other answer proves
-			// the earlier attempts did nothing.
-			if ambiguousSince >= 0 && in.Kind != Read && (out.Outcome == Replayed || in.Kind == HoldRelease) {
-				rec.AddUnknown(cl, in, ambiguousSince)
+			// they did nothing.
+			if out.Outcome == Replayed || in.Kind == HoldRelease {
+				unknown()
 			}
 			rec.Add(cl, in, call, out)
 			if (in.Kind == Charge || in.Kind == HoldCreate) && (out.Outcome == Applied || out.Outcome == Replayed) {
 				w.Learn(in.Ref, id)
 			}
 			return
-		}
-		if ambiguousSince < 0 {
-			ambiguousSince = call
-		}
-		rec.Attempted()
-		if attempt+1 >= d.Attempts || (d.GiveUpPercent > 0 && rng.IntN(100) < d.GiveUpPercent) {
-			if in.Kind != Read {
-				rec.AddUnknown(cl, in, ambiguousSince)
+		default:
+			if ambiguousSince < 0 {
+				ambiguousSince = call
 			}
-			return
+			rec.Attempted()
+			if giveUp || attempt+1 >= d.Attempts {
+				unknown()
+				return
+			}
 		}
 		time.Sleep(d.Backoff)
 	}
