@@ -15,7 +15,7 @@ import (
 )
 
 // Linearizability through the real HTTP API: concurrent clients charge,
-// refund (full and partial, with Idempotency-Keys), hold, commit, release
+// refund (full and partial, with Idempotency-Keys), hold, extend, commit, release
 // and read one wallet, and porcupine checks the history against the wallet
 // model of internal/linearize (exact to SPEC.md). A violation fails the test
 // and saves the history (HTML visualization and JSON) under
@@ -155,6 +155,9 @@ func tryHTTP(c *testserver.Client, w *linearize.Workload, in linearize.Input) (l
 		r, err = c.TryDo("POST", "/api/v1/billing/reservations/"+w.ID(in.Target)+"/commit", map[string]any{"amount_micros": in.Amount})
 	case linearize.HoldRelease:
 		r, err = c.TryDo("POST", "/api/v1/billing/reservations/"+w.ID(in.Target)+"/release", nil)
+	case linearize.HoldExtend:
+		r, err = c.With("Idempotency-Key", in.Ref).TryDo("POST", "/api/v1/billing/reservations/"+w.ID(in.Target)+"/extend",
+			map[string]any{"amount_micros": in.Amount})
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {

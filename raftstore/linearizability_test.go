@@ -215,6 +215,9 @@ func tryOn(n *Node, org string, w *linearize.Workload, in linearize.Input) (line
 		cmd.Kind, cmd.TxID, cmd.BodyHash = engine.CmdHoldCommit, w.ID(in.Target), fmt.Sprint("commit ", in.Amount)
 	case linearize.HoldRelease:
 		cmd.Kind, cmd.TxID, cmd.AmountMicros = engine.CmdHoldRelease, w.ID(in.Target), 0
+	case linearize.HoldExtend:
+		cmd.Kind, cmd.TxID, cmd.Reference = engine.CmdHoldExtend, w.ID(in.Target), in.Ref
+		cmd.BodyHash = fmt.Sprint("extend ", cmd.TxID, " ", in.Amount)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

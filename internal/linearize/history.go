@@ -241,7 +241,7 @@ func (r *Recorder) Summary() string {
 		counts[in.Kind][out.Outcome]++
 	}
 	var b strings.Builder
-	for k := Read; k <= HoldRelease; k++ {
+	for k := Read; k <= HoldExtend; k++ {
 		if len(counts[k]) == 0 {
 			continue
 		}

@@ -35,6 +35,7 @@ var (
 	holdH    = Input{Kind: HoldCreate, Ref: "h-1", Amount: 4000}
 	commitH  = Input{Kind: HoldCommit, Target: "h-1", Amount: 9000}
 	releaseH = Input{Kind: HoldRelease, Target: "h-1"}
+	extendH  = Input{Kind: HoldExtend, Ref: "extend-h-1", Target: "h-1", Amount: 5000}
 )
 
 // Histories the wallet can give: each must be accepted.
@@ -69,6 +70,14 @@ func TestModelAcceptsLegalHistories(t *testing.T) {
 			op(1, 60, 70, releaseH, wallet(Applied, 10_000, 0)),
 			op(0, 80, 90, commitH, Output{Outcome: Closed}),
 			op(0, 100, 110, chargeB, wallet(Applied, 2000, 0)),
+		},
+		"extend, its replay, then a commit the larger hold covers": {
+			op(0, 0, 10, holdH, wallet(Applied, 10_000, 4000)),
+			op(0, 20, 30, extendH, wallet(Applied, 10_000, 9000)),
+			op(1, 25, 40, extendH, wallet(Replayed, 10_000, 9000)),
+			op(0, 50, 60, commitH, Output{Outcome: Applied, BalanceMicros: 1000, CapturedMicros: 9000}),
+			op(1, 70, 80, Input{Kind: HoldExtend, Ref: "extend-h-2", Target: "h-1", Amount: 5000}, Output{Outcome: Closed}),
+			op(1, 90, 95, Input{Kind: HoldExtend, Ref: "extend-h-3", Target: "h-1", Amount: 5000}, Output{Outcome: Refused}),
 		},
 		"unknown charge that took effect": {
 			op(0, 0, -1, chargeA, Output{}),
@@ -130,6 +139,20 @@ func TestModelRejectsIllegalHistories(t *testing.T) {
 			op(0, 0, 10, holdH, wallet(Applied, 10_000, 4000)),
 			op(0, 20, 30, commitH, Output{Outcome: Applied, BalanceMicros: 1000, CapturedMicros: 9000}),
 			op(0, 40, 50, releaseH, wallet(Applied, 1000, 0)),
+		},
+		"an extend key applied twice": {
+			op(0, 0, 10, holdH, wallet(Applied, 10_000, 4000)),
+			op(0, 20, 30, extendH, wallet(Applied, 10_000, 9000)),
+			op(1, 40, 50, Input{Kind: HoldExtend, Ref: "extend-h-1", Target: "h-1", Amount: 1000}, wallet(Applied, 10_000, 10_000)),
+		},
+		"an extend that does not fit": {
+			op(0, 0, 10, holdH, wallet(Applied, 10_000, 4000)),
+			op(0, 20, 30, Input{Kind: HoldExtend, Ref: "extend-h-9", Target: "h-1", Amount: 7000}, wallet(Applied, 10_000, 11_000)),
+		},
+		"an extend after release": {
+			op(0, 0, 10, holdH, wallet(Applied, 10_000, 4000)),
+			op(0, 20, 30, releaseH, wallet(Applied, 10_000, 0)),
+			op(0, 40, 50, extendH, wallet(Applied, 10_000, 5000)),
 		},
 		"an unknown charge seen applied, then not": {
 			op(0, 0, -1, chargeA, Output{}),

@@ -37,6 +37,7 @@ var (
 	// A hold's commit: below, equal to and above what it holds (the
 	// excess comes from available funds, capped at what the wallet has).
 	commitAmounts = []int64{1500, 5000, 12000}
+	extendAmounts = []int64{1000, 4000}
 )
 
 // Next picks a client's next request.
@@ -45,12 +46,12 @@ func (w *Workload) Next(rng *rand.Rand) Input {
 	defer w.mu.Unlock()
 	for {
 		switch p := rng.IntN(100); {
-		case p < 25:
+		case p < 22:
 			return Input{Kind: Read}
-		case p < 55:
+		case p < 50:
 			n := rng.IntN(w.chargeMax)
 			return Input{Kind: Charge, Ref: fmt.Sprint("c-", n), Amount: chargeAmounts[n%len(chargeAmounts)]}
-		case p < 70:
+		case p < 64:
 			if len(w.charges) == 0 {
 				continue
 			}
@@ -58,9 +59,16 @@ func (w *Workload) Next(rng *rand.Rand) Input {
 			slot := rng.IntN(len(refundAmounts))
 			// Idempotency-Keys are 8-255 characters.
 			return Input{Kind: Refund, Ref: fmt.Sprintf("refund-%s-%d", target, slot), Target: target, Amount: refundAmounts[slot]}
-		case p < 82:
+		case p < 76:
 			n := rng.IntN(w.holdMax)
 			return Input{Kind: HoldCreate, Ref: fmt.Sprint("h-", n), Amount: holdAmounts[n%len(holdAmounts)]}
+		case p < 84:
+			if len(w.holds) == 0 {
+				continue
+			}
+			target := w.holds[rng.IntN(len(w.holds))]
+			slot := rng.IntN(len(extendAmounts))
+			return Input{Kind: HoldExtend, Ref: fmt.Sprintf("extend-%s-%d", target, slot), Target: target, Amount: extendAmounts[slot]}
 		case p < 93:
 			if len(w.holds) == 0 {
 				continue
