@@ -1,8 +1,9 @@
 // Package linearize checks recorded histories of one prepaid wallet for
 // linearizability with porcupine: a sequential model of the wallet exact to
 // SPEC.md (charges, refunds full and partial with Idempotency-Keys, holds
-// created, extended, committed and released, balance reads), a recorder that turns
-// concurrent clients' calls into porcupine operations, a workload generator
+// created, extended, committed and released, balance reads), a recorder
+// that turns concurrent clients' calls into porcupine operations, a
+// workload generator
 // shared by the end-to-end tests (e2e/) and the in-process partition tests
 // (raftstore/), and the code that saves a failing history as porcupine's
 // HTML visualization plus the raw history as JSON.
