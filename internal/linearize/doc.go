@@ -3,10 +3,10 @@
 // SPEC.md (charges, refunds full and partial with Idempotency-Keys, holds
 // created, extended, committed and released, balance reads), a recorder
 // that turns concurrent clients' calls into porcupine operations, a
-// workload generator
-// shared by the end-to-end tests (e2e/) and the in-process partition tests
-// (raftstore/), and the code that saves a failing history as porcupine's
-// HTML visualization plus the raw history as JSON.
+// workload generator shared by the end-to-end tests (e2e/) and the
+// in-process partition tests (raftstore/), and the code that saves a
+// failing history as porcupine's HTML visualization plus the raw history
+// as JSON.
 //
 // Only tests use it. The model is the specification, so it reads nothing
 // from the engine: a bug in the engine cannot hide in the checker.
