@@ -45,15 +45,15 @@ func TestLinearizableWallet(t *testing.T) {
 
 // TestLinearizableAcrossLeaderKill runs the workload through every node of
 // a 3-node cluster while the leader is killed with SIGKILL. With
-// ORBIT_CHAOS=1 (make chaos) it runs ORBIT_CHAOS_SEEDS clusters (default 3),
-// each through four rounds of killing the leader and restarting it, and
-// prints a CHAOS summary line.
+// ORBIT_CHAOS=1 (make chaos) it runs ORBIT_CHAOS_SEEDS clusters (default 4,
+// at most 6), each through five rounds of killing the leader (restarted
+// after every round but the last), and prints a CHAOS summary line.
 func TestLinearizableAcrossLeaderKill(t *testing.T) {
 	seeds, rounds, clients, chaos := 1, 1, 8, os.Getenv("ORBIT_CHAOS") != ""
 	if chaos {
-		seeds, rounds, clients = 3, 4, 12
+		seeds, rounds, clients = 4, 5, 12
 		if n, err := strconv.Atoi(os.Getenv("ORBIT_CHAOS_SEEDS")); err == nil && n > 0 {
-			seeds = min(n, 5)
+			seeds = min(n, 6)
 		}
 	}
 	histories, faults, violations := 0, 0, 0

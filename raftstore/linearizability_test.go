@@ -26,7 +26,7 @@ import (
 // model of internal/linearize.
 //
 // `go test` runs a short version (one seed, two faults); ORBIT_CHAOS=1 (set
-// by `make chaos`) runs ORBIT_CHAOS_SEEDS seeds (default 6) of more clients
+// by `make chaos`) runs ORBIT_CHAOS_SEEDS seeds (default 10) of more clients
 // and more faults, and prints a CHAOS summary line.
 
 type partitionConfig struct {
@@ -38,11 +38,11 @@ func partitionChaosConfig() (partitionConfig, bool) {
 	if os.Getenv("ORBIT_CHAOS") == "" {
 		return partitionConfig{seeds: 1, clients: 6, faults: 2, chargeRefs: 40, holdRefs: 12}, false
 	}
-	seeds := 6
+	seeds := 10
 	if s, err := strconv.Atoi(os.Getenv("ORBIT_CHAOS_SEEDS")); err == nil && s > 0 {
 		seeds = s
 	}
-	return partitionConfig{seeds: seeds, clients: 10, faults: 6, chargeRefs: 120, holdRefs: 40}, true
+	return partitionConfig{seeds: seeds, clients: 10, faults: 8, chargeRefs: 160, holdRefs: 50}, true
 }
 
 const partitionFundMicros = 60_000
@@ -252,6 +252,9 @@ func tryOn(n *Node, org string, w *linearize.Workload, in linearize.Input) (line
 // local state (no read barrier, as a broken read path would) while the
 // majority goes on charging must be caught as not linearizable.
 func TestPartitionCheckerCatchesStaleReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs in the full pass of make test; the -race -short pass keeps TestLinearizableUnderPartitions")
+	}
 	c := startTestCluster(t, 3)
 	leader := c.waitLeader()
 	org := mustFundedOrg(t, c.nodes[leader], partitionFundMicros)

@@ -276,6 +276,9 @@ func (c *testCluster) close() {
 // loses its leadership to the majority, which goes on committing, and after
 // healing it catches up to the same state.
 func TestFaultNetIsolatesTheLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs in the full pass of make test; the -race -short pass keeps TestLinearizableUnderPartitions")
+	}
 	c := startTestCluster(t, 3)
 	old := c.waitLeader()
 	org := mustFundedOrg(t, c.nodes[old], 100_000)
