@@ -15,8 +15,8 @@ import (
 )
 
 // Linearizability through the real HTTP API: concurrent clients charge,
-// refund (full and partial, with Idempotency-Keys), hold, extend, commit, release
-// and read one wallet, and porcupine checks the history against the wallet
+// refund (full and partial, with Idempotency-Keys), hold (some expiring),
+// extend, commit, release and read one wallet, and porcupine checks the history against the wallet
 // model of internal/linearize (exact to SPEC.md). A violation fails the test
 // and saves the history (HTML visualization and JSON) under
 // $ORBIT_HISTORY_DIR or the temporary directory.
@@ -27,13 +27,15 @@ import (
 
 const linFundMicros = 60_000
 
-// TestLinearizableWallet is one node under concurrent clients.
+// TestLinearizableWallet is one node under concurrent clients. The pace
+// spreads the run over a few seconds, so holds with a TTL of 1-2 s expire
+// during it.
 func TestLinearizableWallet(t *testing.T) {
 	s := testserver.Start(t)
 	org := s.MustOrg(t, "Linearizable", linFundMicros)
 	rec := linearize.NewRecorder()
 	w := linearize.NewWorkload(40, 12)
-	d := linearize.Driver{Clients: 8, OpsPerClient: 40, Seed: 7, Attempts: 300, Backoff: 20 * time.Millisecond,
+	d := linearize.Driver{Clients: 8, OpsPerClient: 40, Seed: 7, Pace: 40 * time.Millisecond, Attempts: 300, Backoff: 20 * time.Millisecond,
 		Until: time.Now().Add(60 * time.Second)}
 	client := s.Key(org.Key)
 	d.Run(w, rec, func(_, _ int, in linearize.Input) (linearize.Output, string, bool) {
@@ -150,7 +152,11 @@ func tryHTTP(c *testserver.Client, w *linearize.Workload, in linearize.Input) (l
 		}
 		r, err = c.With("Idempotency-Key", in.Ref).TryDo("POST", "/api/v1/billing/refunds", body)
 	case linearize.HoldCreate:
-		r, err = c.TryDo("POST", "/api/v1/billing/reservations", map[string]any{"reference": in.Ref, "channel": "sms", "amount_micros": in.Amount})
+		body := map[string]any{"reference": in.Ref, "channel": "sms", "amount_micros": in.Amount}
+		if in.TTLSeconds > 0 {
+			body["ttl_seconds"] = in.TTLSeconds
+		}
+		r, err = c.TryDo("POST", "/api/v1/billing/reservations", body)
 	case linearize.HoldCommit:
 		r, err = c.TryDo("POST", "/api/v1/billing/reservations/"+w.ID(in.Target)+"/commit", map[string]any{"amount_micros": in.Amount})
 	case linearize.HoldRelease:

@@ -210,7 +210,8 @@ func tryOn(n *Node, org string, w *linearize.Workload, in linearize.Input) (line
 		cmd.Kind, cmd.Reference, cmd.TxID = engine.CmdRefund, in.Ref, w.ID(in.Target)
 		cmd.BodyHash = fmt.Sprint("refund ", cmd.TxID, " ", in.Amount)
 	case linearize.HoldCreate:
-		cmd.Kind, cmd.Reference, cmd.BodyHash = engine.CmdHoldCreate, in.Ref, fmt.Sprint("hold ", in.Amount)
+		cmd.Kind, cmd.Reference, cmd.TTLSeconds = engine.CmdHoldCreate, in.Ref, in.TTLSeconds
+		cmd.BodyHash = fmt.Sprint("hold ", in.Amount, " ", in.TTLSeconds)
 	case linearize.HoldCommit:
 		cmd.Kind, cmd.TxID, cmd.BodyHash = engine.CmdHoldCommit, w.ID(in.Target), fmt.Sprint("commit ", in.Amount)
 	case linearize.HoldRelease:

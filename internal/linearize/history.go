@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -114,14 +115,41 @@ func (r *Recorder) Operations() []porcupine.Operation {
 	defer r.mu.Unlock()
 	ops := append([]porcupine.Operation(nil), r.ops...)
 	var end int64
+	system := 0
+	// A hold with a TTL cannot expire before the first request to create
+	// it was sent plus its TTL (the leader stamps the hold's creation
+	// time after that call, and expiry is the first batch at or after
+	// creation + TTL), less a margin for millisecond truncation.
+	earliestExpiry := map[string]int64{}
 	for _, op := range ops {
 		end = max(end, op.Return, op.Call)
+		system = max(system, op.ClientId+1)
+		if in := op.Input.(Input); in.Kind == HoldCreate && in.TTLSeconds > 0 {
+			at := op.Call + in.TTLSeconds*int64(time.Second) - int64(expirySlack)
+			if prev, ok := earliestExpiry[in.Ref]; !ok || at < prev {
+				earliestExpiry[in.Ref] = at
+			}
+		}
 	}
 	for _, i := range r.unknown {
 		ops[i].Return = end + 1
 	}
+	refs := make([]string, 0, len(earliestExpiry))
+	for ref := range earliestExpiry {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	for _, ref := range refs {
+		// No upper bound: with no leader no batch runs, so the expiry may
+		// come arbitrarily late; only its earliest time is checked.
+		ops = append(ops, porcupine.Operation{ClientId: system, Input: Input{Kind: HoldExpire, Target: ref},
+			Call: earliestExpiry[ref], Output: Output{Outcome: Unknown}, Return: max(end, earliestExpiry[ref]) + 1})
+	}
 	return ops
 }
+
+// expirySlack covers millisecond truncation of batch times.
+const expirySlack = 50 * time.Millisecond
 
 // CheckTimeout bounds one porcupine check.
 const CheckTimeout = 60 * time.Second
@@ -141,6 +169,10 @@ func Check(t testing.TB, name string, fundMicros int64, rec *Recorder) bool {
 	switch res {
 	case porcupine.Ok:
 		t.Logf("%s: %d operations (%d with unknown outcome): linearizable (checked in %s)", name, n, unknown, time.Since(start).Round(time.Millisecond))
+		if os.Getenv("ORBIT_HISTORY_KEEP") != "" {
+			html, raw := Save(name, fundMicros, rec, info)
+			t.Logf("%s: history kept (ORBIT_HISTORY_KEEP) in %s and %s", name, html, raw)
+		}
 		if porcupine.CheckOperationsTimeout(Model(fundMicros+1), ops, CheckTimeout) != porcupine.Illegal {
 			t.Errorf("%s: the checker accepted the history against a wrong starting balance", name)
 			return false
@@ -179,7 +211,8 @@ type fault struct {
 }
 
 // Dir is where histories are saved: $ORBIT_HISTORY_DIR, else the system's
-// temporary directory.
+// temporary directory. Failing histories are always saved; with
+// ORBIT_HISTORY_KEEP set, linearizable ones too.
 func Dir() string {
 	if d := os.Getenv("ORBIT_HISTORY_DIR"); d != "" {
 		return d
@@ -241,7 +274,7 @@ func (r *Recorder) Summary() string {
 		counts[in.Kind][out.Outcome]++
 	}
 	var b strings.Builder
-	for k := Read; k <= HoldExtend; k++ {
+	for k := Read; k <= HoldExpire; k++ {
 		if len(counts[k]) == 0 {
 			continue
 		}

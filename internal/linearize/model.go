@@ -22,9 +22,15 @@ const (
 	HoldCommit                  // POST /reservations/{id}/commit {amount_micros}
 	HoldRelease                 // POST /reservations/{id}/release
 	HoldExtend                  // POST /reservations/{id}/extend with an Idempotency-Key
+	// HoldExpire is not a request: the system releasing a hold at its
+	// expiry. The recorder adds one per hold with a TTL, from the hold's
+	// earliest possible expiry to after the end of the history, as an
+	// operation with unknown outcome (it takes effect once, at some point
+	// in that interval, if the hold is still open).
+	HoldExpire
 )
 
-var kindNames = [...]string{"", "read", "charge", "refund", "hold", "commit", "release", "extend"}
+var kindNames = [...]string{"", "read", "charge", "refund", "hold", "commit", "release", "extend", "expire"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -47,6 +53,8 @@ type Input struct {
 	// still refundable), the extend's, or the commit's actual usage in
 	// micros.
 	Amount int64
+	// TTLSeconds is a hold's ttl_seconds (0: the default, 300 s).
+	TTLSeconds int64
 }
 
 // Outcome is the class of an answer.
@@ -109,6 +117,7 @@ const (
 	holdOpen      = "open"
 	holdCommitted = "committed"
 	holdReleased  = "released"
+	holdExpired   = "expired"
 )
 
 type holdState struct {
@@ -230,6 +239,8 @@ func step(s *State, in Input, out Output) (legal bool, next *State) {
 		case holdReleased:
 			return out.Outcome == Closed, s
 		}
+		// Open, or expired: a late commit still bills (SPEC: from
+		// available funds, capped).
 		if out.Outcome != Applied {
 			return false, s
 		}
@@ -264,7 +275,7 @@ func step(s *State, in Input, out Output) (legal bool, next *State) {
 		switch s.Holds[i].Status {
 		case holdCommitted:
 			return out.Outcome == Closed, s
-		case holdReleased:
+		case holdReleased, holdExpired:
 			return out.Outcome == Applied && s.walletIs(out), s // a no-op 200
 		}
 		if out.Outcome != Applied {
@@ -323,16 +334,20 @@ func apply(s *State, in Input) (*State, bool) {
 		return n, true
 	case HoldCommit:
 		i, ok := s.hold(in.Target)
-		if !ok || s.Holds[i].Status != holdOpen {
+		if !ok || (s.Holds[i].Status != holdOpen && s.Holds[i].Status != holdExpired) {
 			return s, false
 		}
 		// SPEC "Reservations": the hold covers what it can; the excess
 		// comes from available funds and is capped at what the wallet has,
-		// so the balance never goes below zero.
+		// so the balance never goes below zero. An expired hold covers
+		// nothing: a late commit is charged from available funds alone.
 		n := s.clone()
 		h := &n.Holds[i]
-		n.ReservedMicros -= h.AmountMicros
-		covered := min(in.Amount, h.AmountMicros)
+		covered := int64(0)
+		if h.Status == holdOpen {
+			n.ReservedMicros -= h.AmountMicros
+			covered = min(in.Amount, h.AmountMicros)
+		}
 		avail := n.BalanceMicros - covered - n.ReservedMicros
 		excess := min(in.Amount-covered, max(avail, 0))
 		total := covered + excess
@@ -353,7 +368,7 @@ func apply(s *State, in Input) (*State, bool) {
 		n.Holds[i].AmountMicros += in.Amount
 		n.Keys = insertAt(n.Keys, k, in.Ref)
 		return n, true
-	case HoldRelease:
+	case HoldRelease, HoldExpire:
 		i, ok := s.hold(in.Target)
 		if !ok || s.Holds[i].Status != holdOpen {
 			return s, false
@@ -361,6 +376,9 @@ func apply(s *State, in Input) (*State, bool) {
 		n := s.clone()
 		n.ReservedMicros -= n.Holds[i].AmountMicros
 		n.Holds[i].Status = holdReleased
+		if in.Kind == HoldExpire {
+			n.Holds[i].Status = holdExpired
+		}
 		return n, true
 	}
 	return s, false
@@ -451,12 +469,15 @@ func Describe(in Input, out Output) string {
 		op = "balance"
 	case Charge, HoldCreate:
 		op = fmt.Sprintf("%s %s %d", in.Kind, in.Ref, in.Amount)
+		if in.TTLSeconds > 0 {
+			op += fmt.Sprintf(" ttl %ds", in.TTLSeconds)
+		}
 	case Refund, HoldExtend:
 		op = fmt.Sprintf("%s %s of %s %d", in.Kind, in.Ref, in.Target, in.Amount)
 	case HoldCommit:
 		op = fmt.Sprintf("commit %s %d", in.Target, in.Amount)
-	case HoldRelease:
-		op = fmt.Sprintf("release %s", in.Target)
+	case HoldRelease, HoldExpire:
+		op = fmt.Sprintf("%s %s", in.Kind, in.Target)
 	}
 	res := out.Outcome.String()
 	if out.Status != 0 {

@@ -182,3 +182,43 @@ func TestSaveWritesVisualizationAndJSON(t *testing.T) {
 		}
 	}
 }
+
+// Holds with a TTL: the recorder adds their expiry, which may come no
+// earlier than the first create's call plus the TTL.
+func TestModelHoldExpiry(t *testing.T) {
+	sec := int64(time.Second)
+	hold := Input{Kind: HoldCreate, Ref: "h-1", Amount: 4000, TTLSeconds: 1}
+	commit := Input{Kind: HoldCommit, Target: "h-1", Amount: 12_000}
+	history := func(ops ...porcupine.Operation) porcupine.CheckResult {
+		rec := NewRecorder()
+		rec.ops = ops
+		return porcupine.CheckOperationsTimeout(Model(10_000), rec.Operations(), 10*time.Second)
+	}
+	legal := []porcupine.Operation{
+		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),
+		op(1, 20, 30, read, wallet(Applied, 10_000, 4000)),
+		op(1, 2*sec, 2*sec+10, read, wallet(Applied, 10_000, 0)), // expired
+		op(0, 2*sec+20, 2*sec+30, releaseH, wallet(Applied, 10_000, 0)),
+		// A late commit is charged from available funds alone, capped.
+		op(0, 2*sec+40, 2*sec+50, commit, Output{Outcome: Applied, BalanceMicros: 0, CapturedMicros: 10_000}),
+	}
+	if res := history(legal...); res != porcupine.Ok {
+		t.Errorf("expiry then a late commit: %s, want ok", res)
+	}
+	tooEarly := []porcupine.Operation{
+		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),
+		op(1, sec/2, sec/2+10, read, wallet(Applied, 10_000, 0)),
+	}
+	if res := history(tooEarly...); res != porcupine.Illegal {
+		t.Errorf("a hold released half-way through its TTL: %s, want illegal", res)
+	}
+	coveredLate := []porcupine.Operation{
+		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),
+		op(1, 2*sec, 2*sec+10, read, wallet(Applied, 10_000, 0)),
+		op(0, 2*sec+40, 2*sec+50, Input{Kind: HoldCommit, Target: "h-1", Amount: 3000}, Output{Outcome: Applied, BalanceMicros: 7000, CapturedMicros: 3000}),
+		op(0, 2*sec+60, 2*sec+70, extendH, Output{Outcome: Applied, BalanceMicros: 7000, ReservedMicros: 5000}),
+	}
+	if res := history(coveredLate...); res != porcupine.Illegal {
+		t.Errorf("an extend of a committed hold: %s, want illegal", res)
+	}
+}

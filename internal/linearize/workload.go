@@ -17,6 +17,7 @@ import (
 type Workload struct {
 	mu        sync.Mutex
 	ids       map[string]string // charge or hold reference -> transaction or hold id
+	learnedAt map[string]time.Time
 	charges   []string          // charge references with a known id
 	holds     []string          // hold references with a known id
 	chargeMax int
@@ -26,7 +27,7 @@ type Workload struct {
 // NewWorkload returns a workload over chargeRefs charge references and
 // holdRefs hold references.
 func NewWorkload(chargeRefs, holdRefs int) *Workload {
-	return &Workload{ids: map[string]string{}, chargeMax: chargeRefs, holdMax: holdRefs}
+	return &Workload{ids: map[string]string{}, learnedAt: map[string]time.Time{}, chargeMax: chargeRefs, holdMax: holdRefs}
 }
 
 var (
@@ -38,6 +39,9 @@ var (
 	// excess comes from available funds, capped at what the wallet has).
 	commitAmounts = []int64{1500, 5000, 12000}
 	extendAmounts = []int64{1000, 4000}
+	// A quarter of the holds expire after one second, another quarter
+	// after two, so some expire open, some are committed late.
+	holdTTLs = []int64{0, 1, 0, 2}
 )
 
 // Next picks a client's next request.
@@ -61,7 +65,7 @@ func (w *Workload) Next(rng *rand.Rand) Input {
 			return Input{Kind: Refund, Ref: fmt.Sprintf("refund-%s-%d", target, slot), Target: target, Amount: refundAmounts[slot]}
 		case p < 76:
 			n := rng.IntN(w.holdMax)
-			return Input{Kind: HoldCreate, Ref: fmt.Sprint("h-", n), Amount: holdAmounts[n%len(holdAmounts)]}
+			return Input{Kind: HoldCreate, Ref: fmt.Sprint("h-", n), Amount: holdAmounts[n%len(holdAmounts)], TTLSeconds: holdTTLs[n%len(holdTTLs)]}
 		case p < 84:
 			if len(w.holds) == 0 {
 				continue
@@ -70,20 +74,35 @@ func (w *Workload) Next(rng *rand.Rand) Input {
 			slot := rng.IntN(len(extendAmounts))
 			return Input{Kind: HoldExtend, Ref: fmt.Sprintf("extend-%s-%d", target, slot), Target: target, Amount: extendAmounts[slot]}
 		case p < 93:
-			if len(w.holds) == 0 {
+			target, n, ok := w.closable(rng)
+			if !ok {
 				continue
 			}
-			target := w.holds[rng.IntN(len(w.holds))]
-			var n int
-			fmt.Sscanf(target, "h-%d", &n)
 			return Input{Kind: HoldCommit, Target: target, Amount: commitAmounts[n%len(commitAmounts)]}
 		default:
-			if len(w.holds) == 0 {
+			target, _, ok := w.closable(rng)
+			if !ok {
 				continue
 			}
-			return Input{Kind: HoldRelease, Target: w.holds[rng.IntN(len(w.holds))]}
+			return Input{Kind: HoldRelease, Target: target}
 		}
 	}
+}
+
+// closable picks a hold to commit or release: any hold without a TTL, and
+// a hold with one only once it is past its expiry, so that expiries are
+// seen (in the wallet) and followed by late commits and no-op releases.
+func (w *Workload) closable(rng *rand.Rand) (string, int, bool) {
+	if len(w.holds) == 0 {
+		return "", 0, false
+	}
+	target := w.holds[rng.IntN(len(w.holds))]
+	var n int
+	fmt.Sscanf(target, "h-%d", &n)
+	if ttl := holdTTLs[n%len(holdTTLs)]; ttl > 0 && time.Since(w.learnedAt[target]) < time.Duration(ttl)*time.Second+500*time.Millisecond {
+		return "", 0, false
+	}
+	return target, n, true
 }
 
 // Learn records the id a charge or hold reference got.
@@ -97,6 +116,7 @@ func (w *Workload) Learn(ref, id string) {
 		return
 	}
 	w.ids[ref] = id
+	w.learnedAt[ref] = time.Now()
 	if ref[0] == 'c' {
 		w.charges = append(w.charges, ref)
 	} else {
