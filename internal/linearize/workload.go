@@ -18,8 +18,8 @@ type Workload struct {
 	mu        sync.Mutex
 	ids       map[string]string // charge or hold reference -> transaction or hold id
 	learnedAt map[string]time.Time
-	charges   []string          // charge references with a known id
-	holds     []string          // hold references with a known id
+	charges   []string // charge references with a known id
+	holds     []string // hold references with a known id
 	chargeMax int
 	holdMax   int
 }
