@@ -143,6 +143,8 @@ func tryHTTP(c *testserver.Client, w *linearize.Workload, in linearize.Input) (l
 	switch in.Kind {
 	case linearize.Read:
 		r, err = c.TryDo("GET", "/api/v1/billing/balance", nil)
+	case linearize.HoldRead:
+		r, err = c.TryDo("GET", "/api/v1/billing/reservations/"+w.ID(in.Target), nil)
 	case linearize.Charge:
 		r, err = c.TryDo("POST", "/api/v1/billing/charges", chargeBody(in.Ref, in.Amount))
 	case linearize.Refund:
@@ -193,6 +195,10 @@ func tryHTTP(c *testserver.Client, w *linearize.Workload, in linearize.Input) (l
 		return out, "", true
 	}
 	data := r.Data()
+	if in.Kind == linearize.HoldRead {
+		out.HoldStatus, _ = data["status"].(string)
+		return out, "", true
+	}
 	wallet := data
 	if in.Kind != linearize.Read {
 		wallet, _ = data["balance"].(map[string]any)

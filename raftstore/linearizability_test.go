@@ -192,6 +192,16 @@ func (c *testCluster) leaderIndex() int {
 // definite=false when the outcome is unknown (any error of Submit or of
 // the read barrier).
 func tryOn(n *Node, org string, w *linearize.Workload, in linearize.Input) (linearize.Output, string, bool) {
+	if in.Kind == linearize.HoldRead {
+		if err := n.ReadBarrier(); err != nil {
+			return linearize.Output{}, "", false
+		}
+		h, ok, err := n.Hold(org, w.ID(in.Target))
+		if err != nil || !ok {
+			return linearize.Output{Outcome: linearize.Other}, "", true
+		}
+		return linearize.Output{Outcome: linearize.Applied, HoldStatus: h.Status}, "", true
+	}
 	if in.Kind == linearize.Read {
 		if err := n.ReadBarrier(); err != nil {
 			return linearize.Output{}, "", false

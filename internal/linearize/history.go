@@ -108,31 +108,54 @@ func (r *Recorder) Stats() (ops, unknown, retries, faults int) {
 	return len(r.ops), len(r.unknown), r.retries, len(r.faults)
 }
 
-// Operations returns the history, with every unknown operation returning
-// after everything else (porcupine's "infinite" return).
+// Operations returns the history as porcupine checks it.
+//
+// An operation with unknown outcome may take effect at any time after its
+// call, or never; with nothing else known its return is after the end of
+// the history. But once a later definite answer shows the same request
+// took effect (settleKey), whatever the unknown attempt did was done by
+// then, so it returns at that answer. Likewise a hold's expiry (HoldExpire,
+// added here for every hold with a TTL) is decided by the first answer
+// showing the hold closed (committed, released or expired). Open-ended
+// operations make the search exponential; these bounds are exact and keep
+// long histories checkable in well under a second.
 func (r *Recorder) Operations() []porcupine.Operation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ops := append([]porcupine.Operation(nil), r.ops...)
 	var end int64
 	system := 0
-	// A hold with a TTL cannot expire before the first request to create
-	// it was sent plus its TTL (the leader stamps the hold's creation
-	// time after that call, and expiry is the first batch at or after
-	// creation + TTL), less a margin for millisecond truncation.
+	// A hold with a TTL cannot expire before the request that created it
+	// was sent plus its TTL (the leader stamps the hold's creation time
+	// after that call, and expiry is the first batch at or after creation
+	// + TTL), less a margin for millisecond truncation.
 	earliestExpiry := map[string]int64{}
+	closedBy := map[string]int64{} // hold reference -> first answer showing it closed
 	for _, op := range ops {
 		end = max(end, op.Return, op.Call)
 		system = max(system, op.ClientId+1)
-		if in := op.Input.(Input); in.Kind == HoldCreate && in.TTLSeconds > 0 {
+		in, out := op.Input.(Input), op.Output.(Output)
+		// The hold was created by an applied create or by a create with
+		// unknown outcome (a replayed one only found it; a refused one
+		// did nothing): its expiry is no earlier than the earliest call
+		// of those plus the TTL.
+		if in.Kind == HoldCreate && in.TTLSeconds > 0 && (out.Outcome == Applied || out.Outcome == Unknown) {
 			at := op.Call + in.TTLSeconds*int64(time.Second) - int64(expirySlack)
 			if prev, ok := earliestExpiry[in.Ref]; !ok || at < prev {
 				earliestExpiry[in.Ref] = at
 			}
 		}
+		if closes(in, out) {
+			if prev, ok := closedBy[in.Target]; !ok || op.Return < prev {
+				closedBy[in.Target] = op.Return
+			}
+		}
 	}
 	for _, i := range r.unknown {
 		ops[i].Return = end + 1
+		if at, ok := r.settled[settleKey(ops[i].Input.(Input))]; ok {
+			ops[i].Return = max(at, ops[i].Call)
+		}
 	}
 	refs := make([]string, 0, len(earliestExpiry))
 	for ref := range earliestExpiry {
@@ -140,12 +163,36 @@ func (r *Recorder) Operations() []porcupine.Operation {
 	}
 	sort.Strings(refs)
 	for _, ref := range refs {
-		// No upper bound: with no leader no batch runs, so the expiry may
-		// come arbitrarily late; only its earliest time is checked.
+		call := earliestExpiry[ref]
+		// Without an answer showing the hold closed there is no upper
+		// bound: with no leader no batch runs, so an expiry may come
+		// arbitrarily late.
+		ret := max(end, call) + 1
+		if at, ok := closedBy[ref]; ok {
+			if at < call {
+				continue // closed before it could expire
+			}
+			ret = at
+		}
 		ops = append(ops, porcupine.Operation{ClientId: system, Input: Input{Kind: HoldExpire, Target: ref},
-			Call: earliestExpiry[ref], Output: Output{Outcome: Unknown}, Return: max(end, earliestExpiry[ref]) + 1})
+			Call: call, Output: Output{Outcome: Unknown}, Return: ret})
 	}
 	return ops
+}
+
+// closes reports whether an answer shows a hold closed when it returned.
+func closes(in Input, out Output) bool {
+	switch in.Kind {
+	case HoldCommit:
+		return out.Outcome == Applied || out.Outcome == Replayed || out.Outcome == Closed
+	case HoldRelease:
+		return out.Outcome == Applied || out.Outcome == Closed
+	case HoldExtend:
+		return out.Outcome == Closed
+	case HoldRead:
+		return out.Outcome == Applied && out.HoldStatus != holdOpen
+	}
+	return false
 }
 
 // expirySlack covers millisecond truncation of batch times.
@@ -202,6 +249,7 @@ type record struct {
 	Balance  int64  `json:"balance_micros"`
 	Reserved int64  `json:"reserved_micros"`
 	Captured int64  `json:"captured_micros,omitempty"`
+	Hold     string `json:"hold_status,omitempty"`
 }
 
 type fault struct {
@@ -243,7 +291,7 @@ func Save(name string, fundMicros int64, rec *Recorder, info porcupine.Lineariza
 		ops = append(ops, record{
 			Client: op.ClientId, Kind: in.Kind.String(), Ref: in.Ref, Target: in.Target, Amount: in.Amount,
 			CallNs: op.Call, ReturnNs: op.Return, Outcome: out.Outcome.String(), Status: out.Status,
-			Balance: out.BalanceMicros, Reserved: out.ReservedMicros, Captured: out.CapturedMicros,
+			Balance: out.BalanceMicros, Reserved: out.ReservedMicros, Captured: out.CapturedMicros, Hold: out.HoldStatus,
 		})
 	}
 	raw, _ := json.MarshalIndent(map[string]any{"fund_micros": fundMicros, "operations": ops, "faults": faults}, "", " ")
@@ -274,7 +322,7 @@ func (r *Recorder) Summary() string {
 		counts[in.Kind][out.Outcome]++
 	}
 	var b strings.Builder
-	for k := Read; k <= HoldExpire; k++ {
+	for k := Read; k <= HoldRead; k++ {
 		if len(counts[k]) == 0 {
 			continue
 		}

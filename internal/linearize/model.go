@@ -28,9 +28,10 @@ const (
 	// operation with unknown outcome (it takes effect once, at some point
 	// in that interval, if the hold is still open).
 	HoldExpire
+	HoldRead // GET /reservations/{id}
 )
 
-var kindNames = [...]string{"", "read", "charge", "refund", "hold", "commit", "release", "extend", "expire"}
+var kindNames = [...]string{"", "read", "charge", "refund", "hold", "commit", "release", "extend", "expire", "get-hold"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -102,6 +103,9 @@ type Output struct {
 	BalanceMicros  int64
 	ReservedMicros int64
 	CapturedMicros int64
+	// HoldStatus is the status a hold read answered (open, committed,
+	// released, expired).
+	HoldStatus string
 }
 
 // chargeState is an applied charge: its amount and how much of it was
@@ -246,6 +250,9 @@ func step(s *State, in Input, out Output) (legal bool, next *State) {
 		}
 		n, _ := apply(s, in)
 		return n.walletIs(out) && out.CapturedMicros == n.Holds[i].CapturedMicros, n
+	case HoldRead:
+		i, ok := s.hold(in.Target)
+		return ok && out.Outcome == Applied && out.HoldStatus == s.Holds[i].Status, s
 	case HoldExtend:
 		if _, ok := s.key(in.Ref); ok {
 			return out.Outcome == Replayed && s.walletIs(out), s
@@ -476,7 +483,7 @@ func Describe(in Input, out Output) string {
 		op = fmt.Sprintf("%s %s of %s %d", in.Kind, in.Ref, in.Target, in.Amount)
 	case HoldCommit:
 		op = fmt.Sprintf("commit %s %d", in.Target, in.Amount)
-	case HoldRelease, HoldExpire:
+	case HoldRelease, HoldExpire, HoldRead:
 		op = fmt.Sprintf("%s %s", in.Kind, in.Target)
 	}
 	res := out.Outcome.String()
@@ -484,6 +491,8 @@ func Describe(in Input, out Output) string {
 		res = fmt.Sprint(out.Status, " ", res)
 	}
 	switch {
+	case in.Kind == HoldRead:
+		res += " " + out.HoldStatus
 	case out.Outcome == Applied || out.Outcome == Replayed:
 		res += fmt.Sprintf(" (balance %d reserved %d", out.BalanceMicros, out.ReservedMicros)
 		if in.Kind == HoldCommit {

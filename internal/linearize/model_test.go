@@ -194,9 +194,12 @@ func TestModelHoldExpiry(t *testing.T) {
 		rec.ops = ops
 		return porcupine.CheckOperationsTimeout(Model(10_000), rec.Operations(), 10*time.Second)
 	}
+	getHold := Input{Kind: HoldRead, Target: "h-1"}
 	legal := []porcupine.Operation{
 		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),
 		op(1, 20, 30, read, wallet(Applied, 10_000, 4000)),
+		op(1, 40, 50, getHold, Output{Outcome: Applied, HoldStatus: "open"}),
+		op(1, 2*sec-10, 2*sec-5, getHold, Output{Outcome: Applied, HoldStatus: "expired"}),
 		op(1, 2*sec, 2*sec+10, read, wallet(Applied, 10_000, 0)), // expired
 		op(0, 2*sec+20, 2*sec+30, releaseH, wallet(Applied, 10_000, 0)),
 		// A late commit is charged from available funds alone, capped.
@@ -211,6 +214,21 @@ func TestModelHoldExpiry(t *testing.T) {
 	}
 	if res := history(tooEarly...); res != porcupine.Illegal {
 		t.Errorf("a hold released half-way through its TTL: %s, want illegal", res)
+	}
+	readTooEarly := []porcupine.Operation{
+		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),
+		op(1, sec/2, sec/2+10, getHold, Output{Outcome: Applied, HoldStatus: "expired"}),
+	}
+	if res := history(readTooEarly...); res != porcupine.Illegal {
+		t.Errorf("a hold read as expired half-way through its TTL: %s, want illegal", res)
+	}
+	reopened := []porcupine.Operation{
+		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),
+		op(1, 2*sec, 2*sec+10, getHold, Output{Outcome: Applied, HoldStatus: "expired"}),
+		op(1, 2*sec+20, 2*sec+30, read, wallet(Applied, 10_000, 4000)),
+	}
+	if res := history(reopened...); res != porcupine.Illegal {
+		t.Errorf("a hold read as expired, then still reserving: %s, want illegal", res)
 	}
 	coveredLate := []porcupine.Operation{
 		op(0, 0, 10, hold, wallet(Applied, 10_000, 4000)),

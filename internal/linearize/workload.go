@@ -18,8 +18,9 @@ type Workload struct {
 	mu        sync.Mutex
 	ids       map[string]string // charge or hold reference -> transaction or hold id
 	learnedAt map[string]time.Time
-	charges   []string // charge references with a known id
-	holds     []string // hold references with a known id
+	closed    map[string]bool // holds an answer showed closed
+	charges   []string        // charge references with a known id
+	holds     []string        // hold references with a known id
 	chargeMax int
 	holdMax   int
 }
@@ -27,7 +28,7 @@ type Workload struct {
 // NewWorkload returns a workload over chargeRefs charge references and
 // holdRefs hold references.
 func NewWorkload(chargeRefs, holdRefs int) *Workload {
-	return &Workload{ids: map[string]string{}, learnedAt: map[string]time.Time{}, chargeMax: chargeRefs, holdMax: holdRefs}
+	return &Workload{ids: map[string]string{}, learnedAt: map[string]time.Time{}, closed: map[string]bool{}, chargeMax: chargeRefs, holdMax: holdRefs}
 }
 
 var (
@@ -66,14 +67,25 @@ func (w *Workload) Next(rng *rand.Rand) Input {
 		case p < 76:
 			n := rng.IntN(w.holdMax)
 			return Input{Kind: HoldCreate, Ref: fmt.Sprint("h-", n), Amount: holdAmounts[n%len(holdAmounts)], TTLSeconds: holdTTLs[n%len(holdTTLs)]}
-		case p < 84:
+		case p < 82:
 			if len(w.holds) == 0 {
 				continue
 			}
 			target := w.holds[rng.IntN(len(w.holds))]
 			slot := rng.IntN(len(extendAmounts))
 			return Input{Kind: HoldExtend, Ref: fmt.Sprintf("extend-%s-%d", target, slot), Target: target, Amount: extendAmounts[slot]}
-		case p < 93:
+		case p < 88:
+			// Reads of holds past their expiry that no answer showed
+			// closed yet: they show when the expiry took effect, which
+			// bounds it in the history (see Recorder.Operations).
+			if target, ok := w.expiring(rng); ok {
+				return Input{Kind: HoldRead, Target: target}
+			}
+			if len(w.holds) == 0 {
+				continue
+			}
+			return Input{Kind: HoldRead, Target: w.holds[rng.IntN(len(w.holds))]}
+		case p < 94:
 			target, n, ok := w.closable(rng)
 			if !ok {
 				continue
@@ -103,6 +115,32 @@ func (w *Workload) closable(rng *rand.Rand) (string, int, bool) {
 		return "", 0, false
 	}
 	return target, n, true
+}
+
+// expiring picks a hold with a TTL that is past its expiry and that no
+// answer showed closed.
+func (w *Workload) expiring(rng *rand.Rand) (string, bool) {
+	var due []string
+	for _, ref := range w.holds {
+		var n int
+		fmt.Sscanf(ref, "h-%d", &n)
+		if ttl := holdTTLs[n%len(holdTTLs)]; ttl > 0 && !w.closed[ref] && time.Since(w.learnedAt[ref]) > time.Duration(ttl)*time.Second {
+			due = append(due, ref)
+		}
+	}
+	if len(due) == 0 {
+		return "", false
+	}
+	return due[rng.IntN(len(due))], true
+}
+
+// NoteAnswer learns from a definite answer which holds are closed.
+func (w *Workload) NoteAnswer(in Input, out Output) {
+	if closes(in, out) {
+		w.mu.Lock()
+		w.closed[in.Target] = true
+		w.mu.Unlock()
+	}
 }
 
 // Learn records the id a charge or hold reference got.
@@ -223,6 +261,7 @@ func (d Driver) one(cl int, rng *rand.Rand, w *Workload, rec *Recorder, try Atte
 				unknown()
 			}
 			rec.Add(cl, in, call, out)
+			w.NoteAnswer(in, out)
 			if (in.Kind == Charge || in.Kind == HoldCreate) && (out.Outcome == Applied || out.Outcome == Replayed) {
 				w.Learn(in.Ref, id)
 			}
