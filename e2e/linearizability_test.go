@@ -16,10 +16,11 @@ import (
 
 // Linearizability through the real HTTP API: concurrent clients charge,
 // refund (full and partial, with Idempotency-Keys), hold (some expiring),
-// extend, commit, release and read one wallet, and porcupine checks the history against the wallet
-// model of internal/linearize (exact to SPEC.md). A violation fails the test
-// and saves the history (HTML visualization and JSON) under
-// $ORBIT_HISTORY_DIR or the temporary directory.
+// extend, commit, release and read one wallet (its balance and its holds),
+// and porcupine checks the history against the wallet model of
+// internal/linearize (exact to SPEC.md). A violation fails the test and
+// saves the history (HTML visualization and JSON) under $ORBIT_HISTORY_DIR
+// or the temporary directory.
 //
 // Partitions are tested in-process (raftstore/linearizability_test.go),
 // where links between nodes can be cut without root; here the fault is the
