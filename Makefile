@@ -34,7 +34,8 @@ test: vet build stripe-mock chromium
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -short -timeout 10m ./engine/... ./raftstore/... ./server/...
 
-# chaos: the long fault runs, about 10 minutes in all. Linearizability
+# chaos: the long fault runs (6.5 minutes here, plus the simulation when its
+# package exists; the timeouts cap it at 15). Linearizability
 # histories under network partitions (in-process cluster, raftstore) and
 # leader kill -9 (real processes, e2e), with more clients, seeds and fault
 # rounds than `make test`; then the seeded simulation (ORBIT_SIM_SEEDS) of
