@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build run test fuzz-short vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop
+.PHONY: all build run test fuzz-short vet bench bench-load bench-compare clean stripe-mock chromium cluster cluster-stop chaos
 
 all: build
 
@@ -56,6 +56,30 @@ fuzz-short:
 	    test "$${PIPESTATUS[0]}" = 0); }; \
 	  for f in $(SERVER_FUZZ); do run server $$f server.fuzz; done; \
 	  run server/jsonx FuzzParse jsonx.fuzz
+
+# chaos: the long fault runs (about 10 minutes here; the timeouts cap it at
+# 22). Linearizability
+# histories under network partitions (in-process cluster, raftstore) and
+# leader kill -9 (real processes, e2e), with more clients, seeds and fault
+# rounds than `make test`; then the seeded simulation of the write path
+# (raftstore TestSimulation, CHAOS_SIM_SEEDS seeds). Every long test prints a CHAOS line;
+# scripts/chaos-summary.sh turns them into a table, and the target fails on
+# a failed test or a violation. Failing histories are saved in
+# $(CHAOS_DIR) (porcupine's HTML visualization and the raw JSON).
+CHAOS_DIR ?= $(CURDIR)/bin/chaos
+# About 35 ms a seed on a 2-core machine: 5000 seeds take 3 minutes.
+CHAOS_SIM_SEEDS ?= 5000
+chaos: build
+	@mkdir -p $(CHAOS_DIR); log="$(CHAOS_DIR)/chaos.log"; : > "$$log"; status=0; \
+	  ORBIT_CHAOS=1 ORBIT_HISTORY_DIR=$(CHAOS_DIR) $(GO) test -count=1 -p 1 -v -timeout 10m \
+	    -run 'TestLinearizableUnderPartitions|TestLinearizableAcrossLeaderKill' ./raftstore/ ./e2e/ 2>&1 | tee -a "$$log" \
+	    | grep -E '^(=== RUN|--- |CHAOS|ok|FAIL|PASS)|linearizab' ; \
+	  [ "$${PIPESTATUS[0]}" = 0 ] || status=1; \
+	  ORBIT_SIM_SEEDS=$(CHAOS_SIM_SEEDS) $(GO) test -count=1 -p 1 -v -timeout 12m -run 'TestSimulation$$' ./raftstore/ 2>&1 | tee -a "$$log" \
+	    | grep -E '^(--- |CHAOS|ok|FAIL|PASS)' ; \
+	  [ "$${PIPESTATUS[0]}" = 0 ] || status=1; \
+	  echo; scripts/chaos-summary.sh "$$log" || status=1; \
+	  echo "full log: $$log"; exit $$status
 
 # stripe-mock (Stripe's API mock) for e2e/stripe_test.go, installed into
 # $(go env GOPATH)/bin when missing.

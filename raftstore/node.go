@@ -34,7 +34,12 @@ type Config struct {
 	TrailingLogs      uint64
 	// Bootstrap makes a node with no state the single voter of a new cluster.
 	Bootstrap bool
-	Logger    *slog.Logger
+	// StreamLayer, when set, carries this node's Raft traffic instead of a
+	// TCP listener on RaftAddr; it must listen on RaftAddr. Tests use it to
+	// cut links between in-process nodes (raftstore/partition_test.go).
+	// Nil, the production default, is plain TCP.
+	StreamLayer raft.StreamLayer
+	Logger      *slog.Logger
 	// Metrics hooks; each may be nil.
 	OnBatch  func(commands, bytes int)
 	OnCommit func(time.Duration)
@@ -198,8 +203,9 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("raftstore: raft address %q: %w", n.cfg.RaftAddr, err)
 	}
-	n.transport, err = raft.NewTCPTransport(n.cfg.RaftAddr, addr, 3, 10*time.Second, io.Discard)
-	if err != nil {
+	if n.cfg.StreamLayer != nil {
+		n.transport = raft.NewNetworkTransport(n.cfg.StreamLayer, 3, 10*time.Second, io.Discard)
+	} else if n.transport, err = raft.NewTCPTransport(n.cfg.RaftAddr, addr, 3, 10*time.Second, io.Discard); err != nil {
 		return fmt.Errorf("raftstore: raft transport on %s: %w", n.cfg.RaftAddr, err)
 	}
 	if n.cfg.Bootstrap {
