@@ -1,7 +1,6 @@
 package server
 
 import (
-
 	"github.com/valyala/fasthttp"
 
 	"github.com/orbit/orbit/engine"
