@@ -21,7 +21,8 @@ import (
 type State struct {
 	db   *pebble.DB
 	refs atomic.Pointer[refFilter] // every stored reference; see refFilter
-	buf  []byte                    // Write's encoding buffer (Write has one caller at a time)
+	// staged is Write's reusable buffer (Write has one caller at a time).
+	staged sortedWrites
 
 	// A reference filter still loading in the background (see
 	// startRefFilter) stops when closing is set; Close waits for it.
@@ -113,15 +114,11 @@ func (s *State) DB() *pebble.DB { return s.db }
 // durably, and recovery replays what lies after the applied index. Because
 // state and applied index commit together, a crash leaves them consistent.
 func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
-	b := s.db.NewBatch()
-	defer b.Close()
+	w := &s.staged
+	w.reset()
 	for i := range c.Entries {
 		e := &c.Entries[i]
-		// Set copies key and value into the batch: one buffer serves all.
-		s.buf = engine.AppendStoredEntry(s.buf[:0], e)
-		if err := b.Set(entryKey(e.OrgID, e.ID), s.buf, nil); err != nil {
-			return err
-		}
+		w.setAppend(entryKey(e.OrgID, e.ID), func(b []byte) []byte { return engine.AppendStoredEntry(b, e) })
 	}
 	for i := range c.Refs {
 		r := &c.Refs[i]
@@ -129,73 +126,53 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 		// Into the filter before the write is visible, so a reader never
 		// sees the key stored yet filtered out.
 		s.refs.Load().add(k)
-		s.buf = engine.AppendRefRecord(s.buf[:0], &r.Rec)
-		if err := b.Set(k, s.buf, nil); err != nil {
-			return err
-		}
+		w.setAppend(k, func(b []byte) []byte { return engine.AppendRefRecord(b, &r.Rec) })
 	}
 	for i := range c.Txns {
 		t := &c.Txns[i]
-		if err := b.Set(txnKey(t.OrgID, t.ID), mustJSON(t), nil); err != nil {
-			return err
-		}
+		w.set(txnKey(t.OrgID, t.ID), mustJSON(t))
 	}
 	for i := range c.Orgs {
 		o := &c.Orgs[i]
-		if err := b.Set(orgKey(o.ID), mustJSON(o), nil); err != nil {
-			return err
-		}
+		w.set(orgKey(o.ID), mustJSON(o))
 	}
 	for i := range c.Keys {
 		k := &c.Keys[i]
-		if err := b.Set(apiKeyKey(k.Hash), mustJSON(k), nil); err != nil {
-			return err
-		}
+		w.set(apiKeyKey(k.Hash), mustJSON(k))
 	}
 	for i := range c.Topups {
 		t := &c.Topups[i]
-		if err := b.Set(topupKey(t.ID), mustJSON(t), nil); err != nil {
-			return err
-		}
+		w.set(topupKey(t.ID), mustJSON(t))
 		if t.PaymentIntent != "" {
-			if err := b.Set(intentKey(t.PaymentIntent), []byte(t.ID), nil); err != nil {
-				return err
-			}
+			w.set(intentKey(t.PaymentIntent), []byte(t.ID))
 		}
 	}
 	for i := range c.Invoices {
 		inv := &c.Invoices[i]
-		if err := b.Set(invoiceKey(inv.OrgID, inv.ID), mustJSON(inv), nil); err != nil {
-			return err
-		}
+		w.set(invoiceKey(inv.OrgID, inv.ID), mustJSON(inv))
 	}
 	for i := range c.Holds {
 		h := &c.Holds[i]
-		if err := b.Set(holdKey(h.ID), mustJSON(h), nil); err != nil {
-			return err
-		}
-		var err error
+		w.set(holdKey(h.ID), mustJSON(h))
 		if h.Status == engine.HoldOpen {
-			err = b.Set(openHoldKey(h.OrgID, h.ID), nil, nil)
+			w.set(openHoldKey(h.OrgID, h.ID), nil)
 		} else {
-			err = b.Delete(openHoldKey(h.OrgID, h.ID), nil)
-		}
-		if err != nil {
-			return err
+			w.delete(openHoldKey(h.OrgID, h.ID))
 		}
 	}
 	if c.Settings != nil {
-		if err := b.Set(settingsKey(c.Group), mustJSON(c.Settings), nil); err != nil {
-			return err
-		}
+		w.set(settingsKey(c.Group), mustJSON(c.Settings))
 	}
-	if err := s.writeUsage(b, c.Usage); err != nil {
+	if err := s.writeUsage(w, c.Usage); err != nil {
 		return err
 	}
 	var applied [16]byte
 	binary.BigEndian.PutUint64(applied[0:8], c.Index)
 	binary.BigEndian.PutUint64(applied[8:16], uint64(lastTimeMs))
-	if err := b.Set(appliedKey(c.Group), applied[:], nil); err != nil {
+	w.set(appliedKey(c.Group), applied[:])
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := w.applyTo(b); err != nil {
 		return err
 	}
 	return b.Commit(pebble.NoSync)
@@ -225,7 +202,7 @@ func (u usageRow) encode() []byte {
 
 // writeUsage adds the deltas to their rows: summed per row first, then one
 // read-modify-write per row (only the FSM writes, so nothing races it).
-func (s *State) writeUsage(b *pebble.Batch, deltas []engine.UsageDelta) error {
+func (s *State) writeUsage(w *sortedWrites, deltas []engine.UsageDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -254,9 +231,7 @@ func (s *State) writeUsage(b *pebble.Batch, deltas []engine.UsageDelta) error {
 		r.delivered += d.delivered
 		r.failed += d.failed
 		r.costMicros += d.costMicros
-		if err := b.Set([]byte(k), r.encode(), nil); err != nil {
-			return err
-		}
+		w.set([]byte(k), r.encode())
 	}
 	return nil
 }

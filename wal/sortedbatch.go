@@ -1,0 +1,89 @@
+package wal
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// sortedWrites stages the key/value operations of one state write and adds
+// them to a Pebble batch in key order.
+//
+// Why: Pebble applies a batch to the memtable (a skiplist) in batch order,
+// and its inserter remembers where the previous key went. A key that lands
+// next to the previous one is placed without a search from the top of the
+// skiplist, and one applied batch's keys mostly do land together once
+// sorted (an org's new ledger entries and references are adjacent keys).
+// Unsorted, every key costs a full descent: a cache miss per level of a
+// 64 MiB memtable, the largest CPU cost of a durable charge before this.
+//
+// Operations on the same key keep their staging order (the sort is
+// stable), so the last one staged wins, as in an unsorted batch. The
+// buffers are reused across writes: one State has one writer.
+type sortedWrites struct {
+	arena []byte
+	ops   []stagedOp
+}
+
+type stagedOp struct {
+	keyOff, keyLen, valOff, valLen int32
+	del                            bool
+}
+
+func (w *sortedWrites) reset() {
+	w.arena = w.arena[:0]
+	w.ops = w.ops[:0]
+}
+
+// set stages key=value (both are copied).
+func (w *sortedWrites) set(key, value []byte) {
+	w.ops = append(w.ops, stagedOp{
+		keyOff: int32(len(w.arena)), keyLen: int32(len(key)),
+		valOff: int32(len(w.arena) + len(key)), valLen: int32(len(value)),
+	})
+	w.arena = append(append(w.arena, key...), value...)
+}
+
+// setAppend stages key=value where encode appends the value to the arena:
+// no intermediate buffer.
+func (w *sortedWrites) setAppend(key []byte, encode func([]byte) []byte) {
+	keyOff := len(w.arena)
+	w.arena = append(w.arena, key...)
+	valOff := len(w.arena)
+	w.arena = encode(w.arena)
+	w.ops = append(w.ops, stagedOp{
+		keyOff: int32(keyOff), keyLen: int32(len(key)),
+		valOff: int32(valOff), valLen: int32(len(w.arena) - valOff),
+	})
+}
+
+// delete stages the deletion of key.
+func (w *sortedWrites) delete(key []byte) {
+	w.ops = append(w.ops, stagedOp{keyOff: int32(len(w.arena)), keyLen: int32(len(key)), del: true})
+	w.arena = append(w.arena, key...)
+}
+
+func (w *sortedWrites) key(op *stagedOp) []byte {
+	return w.arena[op.keyOff : op.keyOff+op.keyLen]
+}
+
+// applyTo adds the staged operations to b in key order.
+func (w *sortedWrites) applyTo(b *pebble.Batch) error {
+	slices.SortStableFunc(w.ops, func(x, y stagedOp) int {
+		return bytes.Compare(w.key(&x), w.key(&y))
+	})
+	for i := range w.ops {
+		op := &w.ops[i]
+		var err error
+		if op.del {
+			err = b.Delete(w.key(op), nil)
+		} else {
+			err = b.Set(w.key(op), w.arena[op.valOff:op.valOff+op.valLen], nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
