@@ -25,7 +25,7 @@ const (
 	overloadDriveFor     = 3 * time.Second         // open loop at overloadFactor x that rate
 	overloadFactor       = 3
 	overloadConns        = 400
-	overloadRequestsMax  = 60_000
+	overloadRequestsMax  = 150_000
 	overloadWritesMax    = 32 // --max-pending-writes of the server under test
 	overloadHealthMax    = 2 * time.Second
 	overloadAckedP99Max  = 2 * time.Second // client-side, on a shared 2-core machine
@@ -45,7 +45,9 @@ type overloadOutcome struct {
 // fasthttp's client: net/http's costs the test more CPU than the server
 // spends, and the load must come from this same small machine.
 func overloadCharge(t *testing.T, hc *fasthttp.Client, url, key, ref string) overloadOutcome {
-	body, _ := json.Marshal(chargeBody(ref, 1000))
+	// The body by hand: encoding/json's map marshalling is a large part of
+	// the client's CPU at these rates (refs are plain ASCII).
+	body := append(append([]byte(`{"reference":"`), ref...), `","channel":"sms","amount_micros":1000}`...)
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -92,9 +94,10 @@ func overloadCharge(t *testing.T, hc *fasthttp.Client, url, key, ref string) ove
 	return o
 }
 
-// TestOverloadShedsAndLosesNothing drives about three times the charge
-// rate a node sustains, for a few seconds, from many connections, against
-// a node with a small cap on waiting writes. /healthz keeps answering
+// TestOverloadShedsAndLosesNothing aims at three times the charge rate a
+// node sustains, for a few seconds, from many connections, against a node
+// with a small cap on waiting writes (it logs the factor reached: 2-2.6x
+// on a 2-core machine, where the client runs too). /healthz keeps answering
 // quickly, the excess is refused at once with 503 (or 429) and the
 // envelope, accepted charges keep a bounded latency, and afterwards every
 // acknowledged charge is in the ledger exactly once, no refused one is, and
@@ -106,6 +109,10 @@ func TestOverloadShedsAndLosesNothing(t *testing.T) {
 	const fund = 1_000_000_000_000
 	s := testserver.New(t)
 	s.ExtraArgs = []string{"--max-pending-writes", fmt.Sprint(overloadWritesMax)}
+	// The server gets one CPU, the client the machine: on a 2-core machine a
+	// client sharing both cores with the server cannot offer 3x what the
+	// server sustains (it reached 1.4-2.4x).
+	s.CPUs = "0"
 	s.Start()
 	// Several wallets, as real traffic has: each sender charges one of them.
 	orgs := make([]testserver.Org, overloadOrgs)
@@ -237,8 +244,9 @@ func TestOverloadShedsAndLosesNothing(t *testing.T) {
 	if len(shedLatency) > 0 {
 		shedP50 = shedLatency[len(shedLatency)/2]
 	}
-	t.Logf("sustained %.0f charges/s with %d connections; overload: %d requests in %s (%.0f/s offered, target %.0f/s) from %d connections; in all %d acked, %d shed, %d in doubt; acked p99 %s, shed p50 %s; /healthz worst %s over %d probes",
-		rate, overloadMeasureConns, driveSent, driveTook.Round(time.Millisecond), float64(driveSent)/driveTook.Seconds(), target, overloadConns,
+	offered := float64(driveSent) / driveTook.Seconds()
+	t.Logf("sustained %.0f charges/s with %d connections; overload: %d requests in %s (%.0f/s offered = %.1fx, target %.0f/s) from %d connections; in all %d acked, %d shed, %d in doubt; acked p99 %s, shed p50 %s; /healthz worst %s over %d probes",
+		rate, overloadMeasureConns, driveSent, driveTook.Round(time.Millisecond), offered, offered/rate, target, overloadConns,
 		acked, shed, inDoubt, p99, shedP50, healthWorst, healthProbes)
 	if len(healthFailures) > 0 || healthWorst > overloadHealthMax {
 		t.Errorf("/healthz under overload: worst %s (bound %s), failures %v", healthWorst, overloadHealthMax, healthFailures)

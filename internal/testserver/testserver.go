@@ -75,6 +75,11 @@ type Server struct {
 	URL        string
 	ExtraArgs  []string
 	ExtraEnv   []string
+	// CPUs, when set, pins the process to these CPUs (a taskset list such
+	// as "0"); Go sizes GOMAXPROCS to them. A load test uses it to give the
+	// server less than the machine, so that a client on the same machine
+	// can offer more than the server sustains.
+	CPUs string
 	// AdminURL is where the operator API is served: URL, or the separate
 	// admin listener after EnableAdminListener.
 	AdminURL  string
@@ -171,7 +176,13 @@ func (s *Server) Start() {
 	if s.tlsCert != "" {
 		args = append(args, "--tls-cert", s.tlsCert, "--tls-key", s.tlsKey)
 	}
-	s.cmd = exec.Command(Binary(s.t), args...)
+	if s.CPUs != "" {
+		// taskset sets the affinity and execs orbitd in its place (same
+		// pid), so every thread of the server inherits it.
+		s.cmd = exec.Command("taskset", append([]string{"-c", s.CPUs, Binary(s.t)}, args...)...)
+	} else {
+		s.cmd = exec.Command(Binary(s.t), args...)
+	}
 	s.cmd.Env = append(os.Environ(), s.ExtraEnv...)
 	// If the test process dies without its cleanups (a panic, a signal),
 	// the kernel kills the server too: no orphans listening on loopback.
