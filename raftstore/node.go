@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +125,12 @@ func Open(cfg Config) (*Node, error) {
 		logDB.Close()
 		return nil, fmt.Errorf("raftstore: load state: %w", err)
 	}
+	// Loading decodes every org record: the transient garbage is several
+	// times the wallets it leaves, and without a collection now the heap
+	// (and RSS) stays at that peak until traffic triggers one. Measured with
+	// 100,000 idle orgs: 369 MB RSS without this, see README (Memory).
+	runtime.GC()
+	debug.FreeOSMemory()
 	n.fsm = &fsm{group: group, engine: n.engine, state: n.state, onApply: cfg.OnApply, fault: n.Fault, stop: n.failStop}
 	err = n.startRaft()
 	close(n.started) // n.raft is set (or nil on error): failStop may use it

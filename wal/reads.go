@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -195,12 +196,11 @@ func (s *State) Audit() (Audit, error) {
 	if err != nil {
 		return a, err
 	}
-	err = scanReader(snap, []byte{prefixOrg, keySep}, func(_, v []byte) error {
-		var o engine.OrgRecord
-		if err := json.Unmarshal(v, &o); err != nil {
-			return err
+	err = scanReader(snap, []byte{prefixOrg, keySep}, func(k, v []byte) error {
+		a.Orgs = append(a.Orgs, engine.OrgRecord{})
+		if err := engine.DecodeOrgRecord(v, &a.Orgs[len(a.Orgs)-1]); err != nil {
+			return fmt.Errorf("wal: org record %q: %w", k, err)
 		}
-		a.Orgs = append(a.Orgs, o)
 		return nil
 	})
 	return a, err

@@ -134,11 +134,11 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 	}
 	for i := range c.Orgs {
 		o := &c.Orgs[i]
-		w.set(orgKey(o.ID), mustJSON(o))
+		w.setAppend(orgKey(o.ID), func(b []byte) []byte { return engine.AppendOrgRecord(b, o) })
 	}
 	for i := range c.Keys {
 		k := &c.Keys[i]
-		w.set(apiKeyKey(k.Hash), mustJSON(k))
+		w.setAppend(apiKeyKey(k.Hash), func(b []byte) []byte { return engine.AppendAPIKey(b, k) })
 	}
 	for i := range c.Topups {
 		t := &c.Topups[i]
@@ -364,24 +364,22 @@ func (s *State) Applied(group uint8) (index uint64, lastTimeMs int64, err error)
 // LoadEngine reads what the engine keeps in memory: every org and key.
 func (s *State) LoadEngine() ([]engine.OrgRecord, []engine.APIKey, error) {
 	var orgs []engine.OrgRecord
-	err := s.scan([]byte{prefixOrg, keySep}, func(_, v []byte) error {
-		var o engine.OrgRecord
-		if err := json.Unmarshal(v, &o); err != nil {
-			return err
+	err := s.scan([]byte{prefixOrg, keySep}, func(k, v []byte) error {
+		orgs = append(orgs, engine.OrgRecord{})
+		if err := engine.DecodeOrgRecord(v, &orgs[len(orgs)-1]); err != nil {
+			return fmt.Errorf("wal: org record %q: %w", k, err)
 		}
-		orgs = append(orgs, o)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	var keys []engine.APIKey
-	err = s.scan([]byte{prefixKey, keySep}, func(_, v []byte) error {
-		var k engine.APIKey
-		if err := json.Unmarshal(v, &k); err != nil {
-			return err
+	err = s.scan([]byte{prefixKey, keySep}, func(key, v []byte) error {
+		keys = append(keys, engine.APIKey{})
+		if err := engine.DecodeAPIKey(v, &keys[len(keys)-1]); err != nil {
+			return fmt.Errorf("wal: API key record %q: %w", key, err)
 		}
-		keys = append(keys, k)
 		return nil
 	})
 	return orgs, keys, err
