@@ -27,7 +27,7 @@ type sortedWrites struct {
 }
 
 type stagedOp struct {
-	keyOff, keyLen, valOff, valLen int32
+	keyOff, keyLen, valOff, valLen int
 	del                            bool
 }
 
@@ -39,8 +39,8 @@ func (w *sortedWrites) reset() {
 // set stages key=value (both are copied).
 func (w *sortedWrites) set(key, value []byte) {
 	w.ops = append(w.ops, stagedOp{
-		keyOff: int32(len(w.arena)), keyLen: int32(len(key)),
-		valOff: int32(len(w.arena) + len(key)), valLen: int32(len(value)),
+		keyOff: len(w.arena), keyLen: len(key),
+		valOff: len(w.arena) + len(key), valLen: len(value),
 	})
 	w.arena = append(append(w.arena, key...), value...)
 }
@@ -53,14 +53,14 @@ func (w *sortedWrites) setAppend(key []byte, encode func([]byte) []byte) {
 	valOff := len(w.arena)
 	w.arena = encode(w.arena)
 	w.ops = append(w.ops, stagedOp{
-		keyOff: int32(keyOff), keyLen: int32(len(key)),
-		valOff: int32(valOff), valLen: int32(len(w.arena) - valOff),
+		keyOff: keyOff, keyLen: len(key),
+		valOff: valOff, valLen: len(w.arena) - valOff,
 	})
 }
 
 // delete stages the deletion of key.
 func (w *sortedWrites) delete(key []byte) {
-	w.ops = append(w.ops, stagedOp{keyOff: int32(len(w.arena)), keyLen: int32(len(key)), del: true})
+	w.ops = append(w.ops, stagedOp{keyOff: len(w.arena), keyLen: len(key), del: true})
 	w.arena = append(w.arena, key...)
 }
 
