@@ -15,6 +15,18 @@ import (
 const (
 	blockCacheSize = 256 << 20 // 256 MiB
 	memTableSize   = 64 << 20  // 64 MiB
+
+	// Compaction shape for a ledger. Entries are keyed by org, so every
+	// memtable flush spans the whole key space and overlaps all of Lbase:
+	// each L0 -> Lbase compaction rewrites Lbase. Letting more L0 sublevels
+	// gather (16, not Pebble's 4) and a larger Lbase (256 MiB, not 64) make
+	// each rewrite carry more new data. Point reads pay little for the
+	// extra sublevels (bloom filters); writes stall only at 64.
+	// http-batch=1000 for 20 s, 3 alternating runs on a 2-core VM: median
+	// 99.9k -> 120.9k charges/s, server CPU per charge 16.4 -> 13.2 us.
+	l0CompactionThreshold = 16
+	l0StopWritesThreshold = 64
+	lBaseMaxBytes         = 256 << 20
 )
 
 // Options are the optional settings of OpenWith; the zero value is what Open
@@ -92,11 +104,14 @@ func OpenWith(dir string, o Options) (*pebble.DB, error) {
 		fs = faultWatchFS{FS: fs, w: &faultWatch{onFault: o.OnFatal}}
 	}
 	opts := &pebble.Options{
-		CacheSize:          blockCacheSize, // owned and released by the DB
-		MemTableSize:       memTableSize,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{l: logger.With("component", "pebble"), onFatal: o.OnFatal},
-		FS:                 fs,
+		CacheSize:             blockCacheSize, // owned and released by the DB
+		MemTableSize:          memTableSize,
+		L0CompactionThreshold: l0CompactionThreshold,
+		L0StopWritesThreshold: l0StopWritesThreshold,
+		LBaseMaxBytes:         lBaseMaxBytes,
+		FormatMajorVersion:    pebble.FormatNewest,
+		Logger:                pebbleLogger{l: logger.With("component", "pebble"), onFatal: o.OnFatal},
+		FS:                    fs,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
