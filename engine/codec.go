@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 )
 
@@ -38,6 +39,20 @@ func appendMetadata(b []byte, md Metadata) []byte {
 		b = appendString(b, kv.Value)
 	}
 	return b
+}
+
+// openRecord starts decoding a stored record. done is set when nothing is
+// left to read: data was the JSON of an earlier version (decoded into v,
+// err its outcome) or is not a record (errCorrupt). Otherwise r reads the
+// fields after the format byte.
+func openRecord(data []byte, v any) (r reader, done bool, err error) {
+	if len(data) > 0 && data[0] == '{' {
+		return reader{}, true, json.Unmarshal(data, v)
+	}
+	if len(data) == 0 || data[0] != formatV1 {
+		return reader{}, true, errCorrupt
+	}
+	return reader{s: string(data), i: 1}, false, nil
 }
 
 // reader decodes from one string: every decoded string is a substring of

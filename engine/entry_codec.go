@@ -108,13 +108,10 @@ func AppendRefRecord(dst []byte, r *RefRecord) []byte {
 // earlier version.
 func DecodeRefRecord(data []byte) (RefRecord, error) {
 	var rec RefRecord
-	if len(data) > 0 && data[0] == '{' {
-		return rec, json.Unmarshal(data, &rec)
+	r, done, err := openRecord(data, &rec)
+	if done {
+		return rec, err
 	}
-	if len(data) == 0 || data[0] != formatV1 {
-		return rec, errCorrupt
-	}
-	r := reader{s: string(data), i: 1}
 	rec.TxID = r.string()
 	rec.BodyHash = r.string()
 	if r.err == nil && !r.done() {

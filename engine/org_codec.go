@@ -70,14 +70,11 @@ func AppendOrgRecord(dst []byte, o *OrgRecord) []byte {
 // DecodeOrgRecord reads what AppendOrgRecord wrote, or the JSON of an
 // earlier version.
 func DecodeOrgRecord(data []byte, o *OrgRecord) error {
-	if len(data) > 0 && data[0] == '{' {
-		*o = OrgRecord{}
-		return json.Unmarshal(data, o)
+	*o = OrgRecord{}
+	r, done, err := openRecord(data, o)
+	if done {
+		return err
 	}
-	if len(data) == 0 || data[0] != formatV1 {
-		return errCorrupt
-	}
-	r := reader{s: string(data), i: 1}
 	*o = OrgRecord{
 		ID:                   r.string(),
 		Name:                 r.string(),
@@ -135,14 +132,11 @@ func AppendAPIKey(dst []byte, k *APIKey) []byte {
 // DecodeAPIKey reads what AppendAPIKey wrote, or the JSON of an earlier
 // version.
 func DecodeAPIKey(data []byte, k *APIKey) error {
-	if len(data) > 0 && data[0] == '{' {
-		*k = APIKey{}
-		return json.Unmarshal(data, k)
+	*k = APIKey{}
+	r, done, err := openRecord(data, k)
+	if done {
+		return err
 	}
-	if len(data) == 0 || data[0] != formatV1 {
-		return errCorrupt
-	}
-	r := reader{s: string(data), i: 1}
 	*k = APIKey{ID: r.string(), OrgID: r.string(), Role: r.string(), Hash: r.string(), Prefix: r.string(),
 		CreatedAtMs: r.varint(), RevokedAtMs: r.varint()}
 	if r.err == nil && !r.done() {
