@@ -168,31 +168,35 @@ func FuzzDecodeBatch(f *testing.F) {
 }
 
 func BenchmarkBatchCodec(b *testing.B) {
-	batch := Batch{TimeMs: 1_700_000_000_000}
-	for i := 0; i < 1000; i++ {
-		batch.Commands = append(batch.Commands, Command{Kind: CmdCharge, OrgID: "org_01JABCDEFGHJKMNPQRSTVWXYZ0",
-			Reference: fmt.Sprintf("msg-%d", i), AmountMicros: 7500, BodyHash: "0123456789abcdef0123456789abcdef",
-			Metadata: Metadata{{Key: "channel", Value: `"sms"`}, {Key: "destination", Value: `"+14155550100"`}}})
+	// 1,000 commands: one /charges/batch request; 4,096: a full log entry.
+	for _, n := range []int{1000, 4096} {
+		batch := Batch{TimeMs: 1_700_000_000_000}
+		for i := 0; i < n; i++ {
+			batch.Commands = append(batch.Commands, Command{Kind: CmdCharge, OrgID: "org_01JABCDEFGHJKMNPQRSTVWXYZ0",
+				Reference: fmt.Sprintf("msg-%d", i), AmountMicros: 7500, BodyHash: "0123456789abcdef0123456789abcdef",
+				Metadata: Metadata{{Key: "channel", Value: `"sms"`}, {Key: "destination", Value: `"+14155550100"`}}})
+		}
+		b.Run(fmt.Sprintf("binary/commands=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for i := 0; i < b.N; i++ {
+				buf, _ = AppendBatch(buf[:0], &batch)
+				var out Batch
+				if err := DecodeBatch(buf, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(batch.Commands))/b.Elapsed().Seconds(), "commands/s")
+		})
+		b.Run(fmt.Sprintf("json/commands=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				buf, _ := json.Marshal(&batch)
+				var out Batch
+				if err := json.Unmarshal(buf, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(batch.Commands))/b.Elapsed().Seconds(), "commands/s")
+		})
 	}
-	b.Run("binary", func(b *testing.B) {
-		var buf []byte
-		for i := 0; i < b.N; i++ {
-			buf, _ = AppendBatch(buf[:0], &batch)
-			var out Batch
-			if err := DecodeBatch(buf, &out); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*len(batch.Commands))/b.Elapsed().Seconds(), "commands/s")
-	})
-	b.Run("json", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			buf, _ := json.Marshal(&batch)
-			var out Batch
-			if err := json.Unmarshal(buf, &out); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*len(batch.Commands))/b.Elapsed().Seconds(), "commands/s")
-	})
 }
