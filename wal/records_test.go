@@ -12,11 +12,8 @@ import (
 // TestLoadEngineReadsEarlierJSONRecords: a store written before org records
 // and API keys were binary (JSON values) still loads, next to binary ones.
 func TestLoadEngineReadsEarlierJSONRecords(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := NewState(db)
+	st := NewState(openTestDB(t, t.TempDir()))
+	db := st.DB()
 	defer st.Close()
 	old := engine.OrgRecord{ID: "org_old", Name: "Old", BalanceMicros: 7, Index: 2}
 	oldKey := engine.APIKey{ID: "key_old", OrgID: "org_old", Role: engine.RoleCharge, Hash: "h1", Prefix: "p"}

@@ -11,10 +11,7 @@ import (
 // key order, operations on one key keep their staging order (so the last
 // one staged is what the database holds), and deletions are deletions.
 func TestSortedWritesOrderAndLastWins(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openTestDB(t, t.TempDir())
 	defer db.Close()
 	if err := db.Set([]byte("c"), []byte("old"), pebble.Sync); err != nil {
 		t.Fatal(err)
