@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -346,46 +347,77 @@ func TestRateLimitPerIP(t *testing.T) {
 }
 
 // TestConnectionCap: with --max-conns 8 a ninth open connection is
-// refused with 503 before any request is read, and once connections close
-// new ones are served again.
+// refused with 503 unavailable in the error envelope before any request is
+// read, and once connections close new ones are served again.
 func TestConnectionCap(t *testing.T) {
 	s := testserver.New(t)
 	s.ExtraArgs = []string{"--max-conns", "8"}
 	s.Start()
+	testConnectionLimit(t, s, 8, 503, "unavailable")
+}
+
+// TestConnectionCapPerIP: with --max-conns-per-ip 3 a fourth connection
+// from the same address is refused with 429 rate_limited in the envelope.
+func TestConnectionCapPerIP(t *testing.T) {
+	s := testserver.New(t)
+	s.ExtraArgs = []string{"--max-conns-per-ip", "3"}
+	s.Start()
+	testConnectionLimit(t, s, 3, 429, "rate_limited")
+}
+
+// testConnectionLimit holds limit keep-alive connections to s, each served
+// once, then requires the next connection to be refused with status and
+// code, and a new connection to be served once those close.
+func testConnectionLimit(t *testing.T, s *testserver.Server, limit, status int, code string) {
+	t.Helper()
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	for i := range 8 { // keep-alive connections, each served once and holding a slot
+	get := func(c net.Conn) (*http.Response, []byte, error) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", s.HTTPAddr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp, body, err
+	}
+	for i := range limit {
 		c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", s.HTTPAddr)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("connection %d of 8: %v %v", i, resp, err)
+		if resp, body, err := get(c); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("connection %d of %d: %v %s %v", i+1, limit, resp, body, err)
 		}
-		resp.Body.Close()
 	}
 	c, err := net.DialTimeout("tcp", s.HTTPAddr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", s.HTTPAddr)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	resp, body, err := get(c)
 	c.Close()
 	if err != nil {
-		t.Fatalf("ninth connection: %v, want a 503", err)
+		t.Fatalf("connection %d: %v, want a %d", limit+1, err, status)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 503 {
-		t.Fatalf("ninth connection: %d, want 503", resp.StatusCode)
+	var env struct {
+		Error struct{ Code, Message string }
+		Meta  struct {
+			RequestID string `json:"request_id"`
+		}
+	}
+	if resp.StatusCode != status || json.Unmarshal(body, &env) != nil || env.Error.Code != code ||
+		env.Error.Message == "" || env.Meta.RequestID == "" {
+		t.Fatalf("connection %d: %d %s, want %d with the %q envelope", limit+1, resp.StatusCode, body, status, code)
+	}
+	if resp.Header.Get("Retry-After") == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("connection %d: headers %v, want Retry-After and JSON", limit+1, resp.Header)
 	}
 	for _, c := range conns {
 		c.Close()

@@ -22,6 +22,11 @@ func requestID(ctx *fasthttp.RequestCtx) string {
 	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && visibleASCII(v) {
 		return string(v)
 	}
+	return newRequestID()
+}
+
+// newRequestID is a fresh random request id, req_ and 24 hex digits.
+func newRequestID() string {
 	var raw [12]byte
 	_, _ = rand.Read(raw[:])
 	var id [4 + 24]byte
@@ -85,6 +90,14 @@ func respond(ctx *fasthttp.RequestCtx, rs *reqState, status int, data func(w *jw
 
 // respondError writes {"error": {...}, "meta": ...}.
 func respondError(ctx *fasthttp.RequestCtx, rs *reqState, e *apiError) {
+	if e.code == errUnavailable || e.code == errRateLimited {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	finish(ctx, rs, e.status(), errorBody(rs, e))
+}
+
+// errorBody is the error envelope of e.
+func errorBody(rs *reqState, e *apiError) []byte {
 	w := jw{b: make([]byte, 0, 256)}
 	w.objStart()
 	w.key("error")
@@ -100,10 +113,7 @@ func respondError(ctx *fasthttp.RequestCtx, rs *reqState, e *apiError) {
 	w.objEnd()
 	writeMeta(&w, rs)
 	w.objEnd()
-	if e.code == errUnavailable || e.code == errRateLimited {
-		ctx.Response.Header.Set("Retry-After", "1")
-	}
-	finish(ctx, rs, e.status(), w.b)
+	return w.b
 }
 
 func finish(ctx *fasthttp.RequestCtx, rs *reqState, status int, body []byte) {

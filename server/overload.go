@@ -10,10 +10,10 @@ import (
 
 // Overload protection, in the order a request meets it:
 //
-//  1. Connections: fasthttp refuses a connection beyond Config.ConnsMax
-//     (503) or beyond Config.ConnsPerIPMax from one address (429) before
-//     reading a request; those answers are fasthttp's plain text, since no
-//     request was parsed.
+//  1. Connections: the public listener refuses a connection beyond
+//     Config.ConnsMax (503 unavailable) or beyond Config.ConnsPerIPMax from
+//     one address (429 rate_limited) before reading a request, in the
+//     error envelope with Retry-After (connlimit.go).
 //  2. Slow clients: ReadTimeout bounds how long one request may take to
 //     arrive (a client trickling its headers byte by byte holds only its own
 //     connection, and only that long); WriteTimeout and IdleTimeout bound

@@ -106,8 +106,9 @@ type Config struct {
 	// RateLimitPerIP limits each client address to this many requests per
 	// second on the API routes, in bursts of as many. WritesWaitingMax caps
 	// the write requests waiting for the log; beyond it a write is 503 at
-	// once. ConnsMax caps open connections (fasthttp's Concurrency: its
-	// default when 0), ConnsPerIPMax those from one address.
+	// once. ConnsMax caps the open connections of the public listener,
+	// ConnsPerIPMax those from one address (connlimit.go); the admin
+	// listener has no cap, so operators reach a flooded node.
 	RateLimitPerIP   float64
 	WritesWaitingMax int
 	ConnsMax         int
@@ -181,8 +182,6 @@ func (s *Server) newHTTPServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		ReadTimeout:        orDefault(s.cfg.ReadTimeout, readTimeoutDefault),
 		WriteTimeout:       orDefault(s.cfg.WriteTimeout, writeTimeoutDefault),
 		IdleTimeout:        orDefault(s.cfg.IdleTimeout, idleTimeoutDefault),
-		Concurrency:        s.cfg.ConnsMax,
-		MaxConnsPerIP:      s.cfg.ConnsPerIPMax,
 		ReadBufferSize:     16 << 10,
 		ErrorHandler:       s.transportError,
 		Logger:             fasthttpLogger{s.log},
@@ -197,7 +196,9 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(limitConns(ln, s.cfg.ConnsMax, s.cfg.ConnsPerIPMax))
+}
 
 // ServeAdmin serves the operator API on ln until Shutdown (only with
 // Config.AdminListener).

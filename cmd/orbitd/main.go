@@ -75,8 +75,8 @@ func parseFlags(args []string) (config, error) {
 	flagEnv(fs, &c.debugAddr, "debug-addr", "ORBIT_DEBUG_ADDR", "", "serve Go pprof profiles on this loopback address (off when empty)")
 	flagEnv(fs, &c.rateLimitIP, "rate-limit-ip", "ORBIT_RATE_LIMIT_IP", "0", "requests per second allowed per client IP on the API routes, in bursts of as many; 0: off")
 	flagEnvInt(fs, &c.maxPendingWrites, "max-pending-writes", "ORBIT_MAX_PENDING_WRITES", 256, "write requests that may wait for the log on this node; beyond it 503 at once (0: only the log's own bound)")
-	flagEnvInt(fs, &c.maxConns, "max-conns", "ORBIT_MAX_CONNS", 10000, "open HTTP connections served at once per listener; beyond it a new connection is refused with 503")
-	flagEnvInt(fs, &c.maxConnsPerIP, "max-conns-per-ip", "ORBIT_MAX_CONNS_PER_IP", 0, "open HTTP connections per client IP; beyond it 429 (0: off)")
+	flagEnvInt(fs, &c.maxConns, "max-conns", "ORBIT_MAX_CONNS", 10000, "open HTTP connections served at once on the public listener; beyond it a new connection is refused with 503")
+	flagEnvInt(fs, &c.maxConnsPerIP, "max-conns-per-ip", "ORBIT_MAX_CONNS_PER_IP", 0, "open HTTP connections per client IP on the public listener; beyond it 429 (0: off)")
 	readTimeout := 30 * time.Second
 	if v, ok := os.LookupEnv("ORBIT_READ_TIMEOUT"); ok {
 		if d, err := time.ParseDuration(v); err == nil {
