@@ -78,6 +78,7 @@ func (ss *StateSnapshot) Close() error { return ss.snap.Close() }
 // Restore replaces every state key with the snapshot read from r, durably.
 // The raft keyspace is left alone.
 func (s *State) Restore(r io.Reader) error {
+	s.usage.reset() // every stored row is about to be replaced
 	br := bufio.NewReaderSize(r, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {

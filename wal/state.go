@@ -23,6 +23,11 @@ type State struct {
 	refs atomic.Pointer[refFilter] // every stored reference; see refFilter
 	// staged is Write's reusable buffer (Write has one caller at a time).
 	staged sortedWrites
+	// usage caches the stored usage rows Write has read or written, so
+	// adding a batch's usage to a row does not read it back from Pebble
+	// (a memtable or table lookup per org and batch). Only Write and
+	// Restore touch it; it holds exactly what Pebble holds for its keys.
+	usage usageCache
 
 	// A reference filter still loading in the background (see
 	// startRefFilter) stops when closing is set; Close waits for it.
@@ -173,9 +178,15 @@ func (s *State) Write(c *engine.Changes, lastTimeMs int64) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := w.applyTo(b); err != nil {
+		s.usage.dropPending()
 		return err
 	}
-	return b.Commit(pebble.NoSync)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		s.usage.dropPending()
+		return err
+	}
+	s.usage.commitPending()
+	return nil
 }
 
 // usageRow is the value of a daily usage aggregate.
@@ -222,16 +233,20 @@ func (s *State) writeUsage(w *sortedWrites, deltas []engine.UsageDelta) error {
 	}
 	for _, k := range order {
 		d := sums[k]
-		cur, err := s.get([]byte(k))
-		if err != nil {
-			return err
+		r, cached := s.usage.get(k)
+		if !cached {
+			cur, err := s.get([]byte(k))
+			if err != nil {
+				return err
+			}
+			r = decodeUsage(cur)
 		}
-		r := decodeUsage(cur)
 		r.messages += d.messages
 		r.delivered += d.delivered
 		r.failed += d.failed
 		r.costMicros += d.costMicros
 		w.set([]byte(k), r.encode())
+		s.usage.stage(k, r)
 	}
 	return nil
 }
