@@ -238,13 +238,13 @@ func (a *applier) write(o *Org, typ EntryType, amountMicros int64, reference str
 }
 
 func (a *applier) createOrg(c *Command) Result {
-	o := &Org{holds: map[string]*Hold{}, rec: OrgRecord{
+	o := &Org{rec: OrgRecord{
 		ID:          a.newID(PrefixOrg),
 		Name:        c.Name,
 		CreatedAtMs: a.timeMs,
 	}}
 	o.publish(0)
-	a.e.orgs.Store(o.rec.ID, o)
+	a.e.orgs.store(o.rec.ID, o)
 	a.touch(o)
 	return Result{Code: CodeOK, ID: o.rec.ID, Wallet: a.e.viewLocked(o)}
 }
@@ -265,7 +265,7 @@ func (a *applier) updateOrg(o *Org, c *Command) Result {
 }
 
 func (a *applier) createKey(o *Org, c *Command) Result {
-	if _, exists := a.e.keys.Load(c.KeyHash); exists {
+	if _, exists := a.e.keys.load(c.KeyHash); exists {
 		return Result{Code: CodeConflict, Message: "key already registered"}
 	}
 	k := &APIKey{
@@ -276,26 +276,24 @@ func (a *applier) createKey(o *Org, c *Command) Result {
 		Prefix:      c.KeyPrefix,
 		CreatedAtMs: a.timeMs,
 	}
-	a.e.keys.Store(k.Hash, k)
-	a.e.keyIDs[k.ID] = k.Hash
-	a.e.orgKeys[k.OrgID] = append(a.e.orgKeys[k.OrgID], k.ID)
+	a.e.keys.store(k.Hash, k)
+	o.keys = append(o.keys, k)
 	a.out.Keys = append(a.out.Keys, *k)
 	return Result{Code: CodeOK, ID: k.ID}
 }
 
 func (a *applier) revokeKey(o *Org, c *Command) Result {
-	hash, ok := a.e.keyIDs[c.KeyID]
-	if !ok {
+	i := o.keyIndex(c.KeyID)
+	if i < 0 {
 		return Result{Code: CodeNotFound, Message: "key not found"}
 	}
-	v, _ := a.e.keys.Load(hash)
-	k := *v.(*APIKey)
-	if k.OrgID != o.rec.ID {
-		return Result{Code: CodeNotFound, Message: "key not found"}
-	}
+	k := *o.keys[i]
 	if k.RevokedAtMs == 0 {
+		// A new value, not a change in place: readers hold the old one
+		// without the engine's lock (KeyByHash).
 		k.RevokedAtMs = a.timeMs
-		a.e.keys.Store(hash, &k)
+		o.keys[i] = &k
+		a.e.keys.store(k.Hash, &k)
 		a.out.Keys = append(a.out.Keys, k)
 	}
 	return Result{Code: CodeOK, ID: k.ID}

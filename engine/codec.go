@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"strings"
+	"unsafe"
 )
 
 // The binary encodings of what the log and the store carry. They replace
@@ -55,6 +57,18 @@ func openRecord(data []byte, v any) (r reader, done bool, err error) {
 	return reader{s: string(data), i: 1}, false, nil
 }
 
+// openKeptRecord is openRecord for records kept in memory for the life of
+// the process (org records, API keys): each decoded string is its own copy
+// of just its bytes. Substrings of one copy of the record, as openRecord
+// makes, would keep every record's bytes resident, numbers included.
+// data is only read during the decode, through a view that is not retained.
+func openKeptRecord(data []byte, v any) (reader, bool, error) {
+	if len(data) == 0 || data[0] != formatV1 {
+		return openRecord(data, v) // the JSON of an earlier version, or corrupt
+	}
+	return reader{s: unsafe.String(unsafe.SliceData(data), len(data)), i: 1, clone: true}, false, nil
+}
+
 // reader decodes from one string: every decoded string is a substring of
 // it, so decoding a whole batch allocates its bytes once. A reader stops at
 // the first error and keeps it; callers check err once at the end.
@@ -62,6 +76,8 @@ type reader struct {
 	s   string
 	i   int
 	err error
+	// clone: string returns copies, not substrings (openKeptRecord).
+	clone bool
 }
 
 func (r *reader) fail() {
@@ -122,6 +138,9 @@ func (r *reader) string() string {
 	n := r.length()
 	s := r.s[r.i : r.i+n]
 	r.i += n
+	if r.clone {
+		return strings.Clone(s)
+	}
 	return s
 }
 

@@ -191,14 +191,12 @@ func (e *Engine) NextDeadlineMs() int64 { return e.nextDeadlineMs.Load() }
 func (e *Engine) rebuildDeadlines() {
 	e.deadlines = e.deadlines[:0]
 	e.nextDeadlineMs.Store(0)
-	e.orgs.Range(func(_, v any) bool {
-		o := v.(*Org)
+	e.orgs.each(func(o *Org) {
 		for _, l := range o.rec.Lots {
 			e.scheduleDeadline(l.ExpiresAtMs, o.rec.ID)
 		}
 		for _, h := range o.holds {
 			e.scheduleDeadline(h.ExpiresAtMs, o.rec.ID)
 		}
-		return true
 	})
 }

@@ -62,7 +62,7 @@ func (e *Engine) LoadHolds(holds []Hold) {
 	for i := range holds {
 		h := holds[i]
 		if o := e.org(h.OrgID); o != nil && h.Status == HoldOpen {
-			o.holds[h.ID] = &h
+			o.addHold(&h)
 		}
 	}
 	e.rebuildDeadlines()
@@ -216,7 +216,7 @@ func (a *applier) holdCreate(o *Org, c *Command) Result {
 		ExpiresAtMs: a.timeMs + ttl*1000,
 	}
 	drawHold(o, h, amount)
-	o.holds[h.ID] = h
+	o.addHold(h)
 	a.touch(o)
 	a.putHold(h)
 	a.putRef(o.rec.ID, NSReservation, c.Reference, RefRecord{TxID: h.ID, BodyHash: c.BodyHash})
@@ -321,7 +321,7 @@ func (a *applier) holdCommit(o *Org, c *Command) Result {
 	h.UncollectedMicros = actual - total
 	h.Capped = total < actual
 	h.LateCommit = expired
-	delete(o.holds, h.ID)
+	o.removeHold(h.ID)
 	a.putHold(h)
 	a.expireLots(o)
 	return Result{Code: CodeOK, TxID: e.ID, Entry: e, ID: h.ID, Hold: h.copyOf(),
@@ -349,7 +349,7 @@ func (a *applier) closeHold(o *Org, h *Hold, status string) {
 	undrawHold(o, h)
 	h.Status = status
 	h.ClosedAtMs = a.timeMs
-	delete(o.holds, h.ID)
+	o.removeHold(h.ID)
 	a.touch(o)
 	a.putHold(h)
 }

@@ -200,11 +200,11 @@ func (e *Engine) Digest() string {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	var orgs []OrgRecord
-	e.orgs.Range(func(_, v any) bool { orgs = append(orgs, v.(*Org).rec); return true })
+	e.orgs.each(func(o *Org) { orgs = append(orgs, o.rec) })
 	sortOrgRecords(orgs)
 	_ = enc.Encode(orgs)
 	var keys []APIKey
-	e.keys.Range(func(_, v any) bool { keys = append(keys, *v.(*APIKey)); return true })
+	e.keys.each(func(k *APIKey) { keys = append(keys, *k) })
 	sortKeys(keys)
 	_ = enc.Encode(keys)
 	var holds []Hold

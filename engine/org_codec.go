@@ -71,7 +71,7 @@ func AppendOrgRecord(dst []byte, o *OrgRecord) []byte {
 // earlier version.
 func DecodeOrgRecord(data []byte, o *OrgRecord) error {
 	*o = OrgRecord{}
-	r, done, err := openRecord(data, o)
+	r, done, err := openKeptRecord(data, o)
 	if done {
 		return err
 	}
@@ -133,14 +133,25 @@ func AppendAPIKey(dst []byte, k *APIKey) []byte {
 // version.
 func DecodeAPIKey(data []byte, k *APIKey) error {
 	*k = APIKey{}
-	r, done, err := openRecord(data, k)
+	r, done, err := openKeptRecord(data, k)
 	if done {
 		return err
 	}
-	*k = APIKey{ID: r.string(), OrgID: r.string(), Role: r.string(), Hash: r.string(), Prefix: r.string(),
+	*k = APIKey{ID: r.string(), OrgID: r.string(), Role: internRole(r.string()), Hash: r.string(), Prefix: r.string(),
 		CreatedAtMs: r.varint(), RevokedAtMs: r.varint()}
 	if r.err == nil && !r.done() {
 		r.fail()
 	}
 	return r.err
+}
+
+// internRole returns the constant for a known role, so that keys in memory
+// share its bytes.
+func internRole(role string) string {
+	for _, known := range [...]string{RoleAdmin, RoleCharge, RoleRead} {
+		if role == known {
+			return known
+		}
+	}
+	return role
 }

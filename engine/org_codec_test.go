@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 func sampleOrgRecords() map[string]OrgRecord {
@@ -119,4 +120,40 @@ func BenchmarkOrgRecordCodec(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestKeptRecordsOwnTheirStrings: org records and API keys stay in memory
+// for the life of the process, decoded from buffers Pebble reuses. Their
+// strings must be their own: overwriting the input after decoding changes
+// nothing, and a known role is the package's constant.
+func TestKeptRecordsOwnTheirStrings(t *testing.T) {
+	org := OrgRecord{ID: "org_0123456789abcdef01234567", Name: "Acme", LastTopupID: "tu_1",
+		Lots: []Lot{{EntryID: "ent_1", ExpiresAtMs: 5, Remaining: 7}}, Index: 9}
+	data := AppendOrgRecord(nil, &org)
+	var got OrgRecord
+	if err := DecodeOrgRecord(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] = 'X'
+	}
+	if got.ID != org.ID || got.Name != org.Name || got.LastTopupID != org.LastTopupID || got.Lots[0].EntryID != "ent_1" {
+		t.Fatalf("decoded org changed with its input: %+v", got)
+	}
+
+	key := APIKey{ID: "key_1", OrgID: org.ID, Role: "char" + "ge", Hash: "ab12", Prefix: "sk_live_ab"}
+	data = AppendAPIKey(nil, &key)
+	var gotKey APIKey
+	if err := DecodeAPIKey(data, &gotKey); err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] = 'X'
+	}
+	if gotKey != key {
+		t.Fatalf("decoded key changed with its input: %+v, want %+v", gotKey, key)
+	}
+	if unsafe.StringData(gotKey.Role) != unsafe.StringData(RoleCharge) {
+		t.Fatal("a decoded role does not share the constant's bytes")
+	}
 }

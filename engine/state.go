@@ -48,7 +48,12 @@ func (r *OrgRecord) clone() OrgRecord {
 // goroutine without a lock.
 type Org struct {
 	rec OrgRecord
-	// holds are the org's open reservations, by id.
+	// keys are the org's API keys, in creation order (a revoked key is
+	// replaced by its revoked copy). Under the engine's mu, like rec.
+	keys []*APIKey
+	// holds are the org's open reservations, by id; nil while it has none,
+	// which is most orgs most of the time (an empty map is an allocation
+	// per org kept resident).
 	holds map[string]*Hold
 
 	// availAdmit is available funds as last applied, less the debits admitted
@@ -59,6 +64,32 @@ type Org struct {
 	threshold atomic.Int64
 	// inflight counts commands admitted for this org and not yet settled.
 	inflight atomic.Int64
+}
+
+// keyIndex is the position of the key with id in o.keys, or -1.
+func (o *Org) keyIndex(id string) int {
+	for i, k := range o.keys {
+		if k.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// addHold records an open hold.
+func (o *Org) addHold(h *Hold) {
+	if o.holds == nil {
+		o.holds = make(map[string]*Hold, 1)
+	}
+	o.holds[h.ID] = h
+}
+
+// removeHold forgets a closed hold, and the map with the last one.
+func (o *Org) removeHold(id string) {
+	delete(o.holds, id)
+	if len(o.holds) == 0 {
+		o.holds = nil
+	}
 }
 
 // APIKey is an org's API key as stored: never the secret, only its SHA-256.
@@ -142,11 +173,8 @@ type Engine struct {
 	// Apply holds it for writing for a whole batch, views for reading.
 	mu sync.RWMutex
 
-	orgs sync.Map // org id -> *Org
-	keys sync.Map // key hash (hex) -> *APIKey (immutable; replaced on change)
-
-	keyIDs  map[string]string   // key id -> hash; under mu
-	orgKeys map[string][]string // org id -> its key ids, in creation order; under mu
+	orgs idMap[Org]    // org id -> its state
+	keys idMap[APIKey] // key hash (hex) -> key (immutable; replaced on change)
 
 	cold ColdStore
 
@@ -173,8 +201,6 @@ func New(group uint8, cold ColdStore) *Engine {
 	return &Engine{
 		group:         group,
 		cold:          cold,
-		keyIDs:        make(map[string]string),
-		orgKeys:       make(map[string][]string),
 		pendingRefs:   make(map[refKey]RefRecord),
 		pendingTxns:   make(map[string]TxnState),
 		pendingTopups: make(map[string]TopupRecord),
@@ -187,26 +213,29 @@ func New(group uint8, cold ColdStore) *Engine {
 func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, lastTimeMs int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.orgs.Range(func(k, _ any) bool { e.orgs.Delete(k); return true })
-	e.keys.Range(func(k, _ any) bool { e.keys.Delete(k); return true })
-	e.keyIDs = make(map[string]string)
-	e.orgKeys = make(map[string][]string)
 	e.pendingRefs = make(map[refKey]RefRecord)
 	e.pendingTxns = make(map[string]TxnState)
 	e.pendingTopups = make(map[string]TopupRecord)
 	e.pendingHolds = make(map[string]Hold)
 	e.settings = Settings{}
-	for _, r := range orgs {
-		o := &Org{rec: r, holds: map[string]*Hold{}}
-		o.publish(0)
-		e.orgs.Store(r.ID, o)
+	loaded := make([]Org, len(orgs)) // one allocation for every org
+	for i := range loaded {
+		loaded[i].rec = orgs[i]
+		loaded[i].publish(0)
 	}
-	for i := range keys {
-		k := keys[i]
-		e.keys.Store(k.Hash, &k)
-		e.keyIDs[k.ID] = k.Hash
-		e.orgKeys[k.OrgID] = append(e.orgKeys[k.OrgID], k.ID)
+	e.orgs.replaceAll(len(loaded), func(i int) (string, *Org) { return loaded[i].rec.ID, &loaded[i] })
+	loadedKeys := make([]APIKey, len(keys))
+	copy(loadedKeys, keys)
+	for i := range loadedKeys {
+		k := &loadedKeys[i]
+		if o := e.org(k.OrgID); o != nil {
+			k.OrgID = o.rec.ID // one copy of the id in memory, not one per key
+			o.keys = append(o.keys, k)
+		}
 	}
+	e.keys.replaceAll(len(loadedKeys), func(i int) (string, *APIKey) {
+		return loadedKeys[i].Hash, &loadedKeys[i]
+	})
 	e.appliedIndex = appliedIndex
 	e.lastTimeMs = lastTimeMs
 	e.rebuildDeadlines()
@@ -236,11 +265,8 @@ func (e *Engine) Persisted() {
 }
 
 func (e *Engine) org(id string) *Org {
-	v, ok := e.orgs.Load(id)
-	if !ok {
-		return nil
-	}
-	return v.(*Org)
+	o, _ := e.orgs.load(id)
+	return o
 }
 
 // Wallet returns a consistent view of an org's wallet.
@@ -270,29 +296,27 @@ func (e *Engine) Orgs() []OrgRecord {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	var out []OrgRecord
-	e.orgs.Range(func(_, v any) bool { out = append(out, v.(*Org).rec.clone()); return true })
+	e.orgs.each(func(o *Org) { out = append(out, o.rec.clone()) })
 	sortOrgRecords(out)
 	return out
 }
 
 // KeyByHash returns the API key whose secret hashes to hash (hex SHA-256).
 func (e *Engine) KeyByHash(hash string) (*APIKey, bool) {
-	v, ok := e.keys.Load(hash)
-	if !ok {
-		return nil, false
-	}
-	return v.(*APIKey), true
+	return e.keys.load(hash)
 }
 
 // Keys returns an org's keys sorted by id.
 func (e *Engine) Keys(orgID string) []APIKey {
+	o := e.org(orgID)
+	if o == nil {
+		return []APIKey{}
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	out := make([]APIKey, 0, len(e.orgKeys[orgID]))
-	for _, id := range e.orgKeys[orgID] {
-		if v, ok := e.keys.Load(e.keyIDs[id]); ok {
-			out = append(out, *v.(*APIKey))
-		}
+	out := make([]APIKey, 0, len(o.keys))
+	for _, k := range o.keys {
+		out = append(out, *k)
 	}
 	sortKeys(out)
 	return out
@@ -300,17 +324,16 @@ func (e *Engine) Keys(orgID string) []APIKey {
 
 // KeyByID returns one key of an org.
 func (e *Engine) KeyByID(orgID, id string) (APIKey, bool) {
+	o := e.org(orgID)
+	if o == nil {
+		return APIKey{}, false
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	hash, ok := e.keyIDs[id]
-	if !ok {
-		return APIKey{}, false
+	if i := o.keyIndex(id); i >= 0 {
+		return *o.keys[i], true
 	}
-	v, ok := e.keys.Load(hash)
-	if !ok || v.(*APIKey).OrgID != orgID {
-		return APIKey{}, false
-	}
-	return *v.(*APIKey), true
+	return APIKey{}, false
 }
 
 func (e *Engine) viewLocked(o *Org) WalletView {

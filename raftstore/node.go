@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/orbit/orbit/engine"
+	"github.com/orbit/orbit/internal/memtrim"
 	"github.com/orbit/orbit/wal"
 )
 
@@ -59,17 +60,21 @@ type Node struct {
 	// written without. One shared database would make every state write wait
 	// behind the log's fsyncs (Pebble publishes commits in order), turning
 	// the pipeline serial.
-	logDB     *pebble.DB
-	db        *pebble.DB
-	state     *wal.State
-	engine    *engine.Engine
-	fsm       *fsm
-	raft      *raft.Raft
-	transport *raft.NetworkTransport
-	proposer  *proposer
-	logger    *slog.Logger
+	logDB *pebble.DB
+	db    *pebble.DB
+	state *wal.State
+	// stateCache is db's block cache, kept to empty it after start-up
+	// (releaseReplayMemory).
+	stateCache *pebble.Cache
+	engine     *engine.Engine
+	fsm        *fsm
+	raft       *raft.Raft
+	transport  *raft.NetworkTransport
+	proposer   *proposer
+	logger     *slog.Logger
 
 	stopTicker, tickerDone chan struct{}
+	memoryReleased         chan struct{} // closed when releaseReplayMemory returns
 
 	// startLastIndex is the last raft log index when the node started;
 	// recovered is set once raft has applied up to it (see Ready).
@@ -109,19 +114,22 @@ func Open(cfg Config) (*Node, error) {
 			close(n.started)
 		}
 	}()
-	logDB, err := wal.OpenWith(filepath.Join(cfg.DataDir, "raft-log"), wal.Options{Logger: cfg.Logger, FS: cfg.LogFS, OnFatal: n.failStop})
+	logDB, err := wal.OpenWith(filepath.Join(cfg.DataDir, "raft-log"), wal.Options{Logger: cfg.Logger, FS: cfg.LogFS, OnFatal: n.failStop, CacheSize: wal.LogCacheSize})
 	if err != nil {
 		return nil, err
 	}
-	db, err := wal.OpenWith(filepath.Join(cfg.DataDir, "state"), wal.Options{Logger: cfg.Logger, FS: cfg.StateFS, OnFatal: n.failStop})
+	n.stateCache = wal.NewCache()
+	db, err := wal.OpenWith(filepath.Join(cfg.DataDir, "state"), wal.Options{Logger: cfg.Logger, FS: cfg.StateFS, OnFatal: n.failStop, Cache: n.stateCache})
 	if err != nil {
 		logDB.Close()
+		n.stateCache.Unref()
 		return nil, err
 	}
 	n.logDB, n.db, n.state = logDB, db, wal.NewState(db)
 	n.engine = engine.New(group, n.state)
 	if err := loadEngine(n.engine, n.state, group); err != nil {
 		n.state.Close()
+		n.stateCache.Unref()
 		logDB.Close()
 		return nil, fmt.Errorf("raftstore: load state: %w", err)
 	}
@@ -136,6 +144,7 @@ func Open(cfg Config) (*Node, error) {
 	close(n.started) // n.raft is set (or nil on error): failStop may use it
 	if err != nil {
 		n.state.Close()
+		n.stateCache.Unref()
 		logDB.Close()
 		return nil, err
 	}
@@ -145,8 +154,31 @@ func Open(cfg Config) (*Node, error) {
 	n.proposer.start()
 	n.stopTicker = make(chan struct{})
 	n.tickerDone = make(chan struct{})
+	n.memoryReleased = make(chan struct{})
 	go n.tickDeadlines()
+	go n.releaseReplayMemory()
 	return n, nil
+}
+
+// releaseReplayMemory returns start-up garbage to the OS a second time, once
+// raft has re-applied the log entries the node held when it started (the
+// point where Ready turns true): replay reads and decodes every entry after
+// the last snapshot, and the heap it grows would otherwise stay resident on
+// an idle node, below the next collection's goal, until traffic came.
+func (n *Node) releaseReplayMemory() {
+	defer close(n.memoryReleased)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for n.raft.AppliedIndex() < n.startLastIndex {
+		select {
+		case <-n.stopTicker:
+			return
+		case <-t.C:
+		}
+	}
+	wal.EmptyCache(n.stateCache)
+	debug.FreeOSMemory()
+	memtrim.Trim() // the cache's blocks were C memory (see package memtrim)
 }
 
 // tickDeadlines proposes an empty batch once a hold or grant is due, so
@@ -450,6 +482,7 @@ func (n *Node) admit(c *engine.Command, ns byte, admitted *[]admission) (engine.
 func (n *Node) Close() error {
 	close(n.stopTicker)
 	<-n.tickerDone
+	<-n.memoryReleased // it uses the state's cache
 	n.proposer.close()
 	var errs []error
 	if err := n.raft.Shutdown().Error(); err != nil {
@@ -464,6 +497,7 @@ func (n *Node) Close() error {
 	if err := n.state.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	n.stateCache.Unref()
 	if err := n.logDB.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -62,7 +62,29 @@ type Options struct {
 	// database accepts no further write until it is reopened. The caller
 	// must stop writing to it after the first OnFatal.
 	OnFatal func(error)
+	// CacheSize is the block cache in bytes; 0 is blockCacheSize (256 MiB).
+	CacheSize int64
+	// Cache, when set, is the block cache and CacheSize is ignored. The
+	// caller keeps it (see EmptyCache) and must Unref it once the database
+	// is closed.
+	Cache *pebble.Cache
 }
+
+// NewCache returns a block cache of the default size, for Options.Cache.
+func NewCache() *pebble.Cache { return pebble.NewCache(blockCacheSize) }
+
+// EmptyCache evicts every block c holds and frees their memory; c goes on
+// caching what is read next. After start-up, the cache holds the blocks of
+// every org record, key and reference that recovery read once: an idle
+// node has no use for them.
+func EmptyCache(c *pebble.Cache) {
+	c.Reserve(int(c.MaxSize()))() // a reservation of everything evicts everything
+}
+
+// LogCacheSize is a block cache for the raft-log database: raft reads its
+// log only in order (replay at start, a lagging follower's catch-up), and a
+// large cache there would keep every block replay read resident.
+const LogCacheSize = 8 << 20
 
 // ErrStorageFault is wrapped by every *FatalError: the disk failed a write
 // or sync and this database accepts no more writes until it is reopened.
@@ -92,7 +114,7 @@ func CatchFatal(err *error) {
 
 // Open opens (creating if needed) the Pebble database in dir with options
 // suited to the ledger: bloom filters on every level, a 256 MiB block
-// cache, 64 MiB memtables, the newest format major version, and Pebble's
+// cache, 16 MiB memtables, the newest format major version, and Pebble's
 // logging routed to logger (slog.Default() if nil).
 func Open(dir string, logger *slog.Logger) (*pebble.DB, error) {
 	return OpenWith(dir, Options{Logger: logger})
@@ -112,8 +134,11 @@ func OpenWith(dir string, o Options) (*pebble.DB, error) {
 		}
 		fs = faultWatchFS{FS: fs, w: &faultWatch{onFault: o.OnFatal}}
 	}
+	cacheSize := o.CacheSize
+	if cacheSize <= 0 {
+		cacheSize = blockCacheSize
+	}
 	opts := &pebble.Options{
-		CacheSize:             blockCacheSize, // owned and released by the DB
 		MemTableSize:          memTableSize,
 		L0CompactionThreshold: l0CompactionThreshold,
 		L0StopWritesThreshold: l0StopWritesThreshold,
@@ -121,6 +146,11 @@ func OpenWith(dir string, o Options) (*pebble.DB, error) {
 		FormatMajorVersion:    pebble.FormatNewest,
 		Logger:                pebbleLogger{l: logger.With("component", "pebble"), onFatal: o.OnFatal},
 		FS:                    fs,
+	}
+	if o.Cache != nil {
+		opts.Cache = o.Cache
+	} else {
+		opts.CacheSize = cacheSize // owned and released by the DB
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

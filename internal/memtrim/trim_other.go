@@ -1,0 +1,7 @@
+//go:build !linux || !cgo
+
+package memtrim
+
+// Trim does nothing: without cgo Pebble allocates from the Go heap, which
+// debug.FreeOSMemory returns.
+func Trim() {}
