@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/orbit/orbit/internal/testserver"
 )
@@ -26,10 +29,29 @@ func TestMetricsPassPromlint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, family := range []string{"orbit_http_requests_total", "orbit_http_request_duration_seconds", "orbit_charges_total",
-		"orbit_raft_batch_commands", "orbit_raft_commit_seconds", "orbit_applied_commands_total", "orbit_wallets"} {
+		"orbit_raft_batch_commands", "orbit_raft_commit_seconds", "orbit_applied_commands_total", "orbit_wallets",
+		"orbit_storage_disk_bytes", "orbit_storage_block_cache_bytes", "orbit_storage_block_cache_hits_total",
+		"orbit_storage_block_cache_misses_total", "orbit_storage_memtable_bytes", "orbit_storage_l0_sublevels",
+		"orbit_storage_compactions_total", "orbit_storage_flushes_total"} {
 		if !bytes.Contains(body.Bytes(), []byte("# TYPE "+family+" ")) {
 			t.Errorf("metric family %s missing", family)
 		}
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both databases are there and hold data.
+	for _, db := range []string{"raft-log", "state"} {
+		if v := metricValue(fams["orbit_storage_disk_bytes"], "db", db); v <= 0 {
+			t.Errorf("orbit_storage_disk_bytes{db=%q} = %v, want > 0", db, v)
+		}
+	}
+	// orbit_wallets counts the orgs the operator API lists.
+	orgs := len(oaList(t, s.Admin().Do("GET", "/admin/v1/orgs?limit=1000", nil)))
+	if v := metricValue(fams["orbit_wallets"], "", ""); orgs == 0 || v != float64(orgs) {
+		t.Errorf("orbit_wallets = %v, the operator API lists %d orgs", v, orgs)
 	}
 	problems, err := promlint.New(bytes.NewReader(body.Bytes())).Lint()
 	if err != nil {
@@ -38,4 +60,28 @@ func TestMetricsPassPromlint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+}
+
+// metricValue is the value of the family's sample whose label has value (the
+// first sample when label is empty); -1 when there is none.
+func metricValue(f *dto.MetricFamily, label, value string) float64 {
+	if f == nil {
+		return -1
+	}
+	for _, m := range f.GetMetric() {
+		match := label == ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == value {
+				match = true
+			}
+		}
+		if !match {
+			continue
+		}
+		if g := m.GetGauge(); g != nil {
+			return g.GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	return -1
 }

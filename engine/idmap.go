@@ -53,6 +53,17 @@ func (m *idMap[V]) store(k string, v *V) {
 	sh.Store(&next)
 }
 
+// len counts the entries.
+func (m *idMap[V]) len() int {
+	n := 0
+	for i := range m.shards {
+		if p := m.shards[i].Load(); p != nil {
+			n += len(*p)
+		}
+	}
+	return n
+}
+
 // each calls fn for every value, in no particular order.
 func (m *idMap[V]) each(fn func(*V)) {
 	for i := range m.shards {

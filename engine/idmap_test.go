@@ -28,8 +28,8 @@ func TestIDMapStoreLoadEachReplace(t *testing.T) {
 	}
 	seen := 0
 	m.each(func(*int) { seen++ })
-	if seen != len(vals) {
-		t.Fatalf("each saw %d values, want %d", seen, len(vals))
+	if seen != len(vals) || m.len() != len(vals) {
+		t.Fatalf("each saw %d values, len %d, want %d", seen, m.len(), len(vals))
 	}
 
 	fresh := []int{1, 2, 3}

@@ -301,6 +301,9 @@ func (e *Engine) Orgs() []OrgRecord {
 	return out
 }
 
+// OrgCount returns how many orgs the engine holds, without copying them.
+func (e *Engine) OrgCount() int { return e.orgs.len() }
+
 // KeyByHash returns the API key whose secret hashes to hash (hex SHA-256).
 func (e *Engine) KeyByHash(hash string) (*APIKey, bool) {
 	return e.keys.load(hash)

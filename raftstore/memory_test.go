@@ -46,3 +46,22 @@ func TestRestartEmptiesRecoveryCache(t *testing.T) {
 	}
 	mustAuditClean(t, n)
 }
+
+// TestStorageStats: the figures of both databases are read while the node
+// is open (the log has been written and synced), and none after Close.
+func TestStorageStats(t *testing.T) {
+	n := mustOpen(t, t.TempDir(), freeAddr(t))
+	mustFundedOrg(t, n, 1_000)
+	stats := n.StorageStats()
+	for _, db := range []string{"raft-log", "state"} {
+		if s, ok := stats[db]; !ok || s.DiskBytes <= 0 {
+			t.Fatalf("%s: %+v %v, want a database that takes disk", db, s, ok)
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if stats := n.StorageStats(); stats != nil {
+		t.Fatalf("stats after Close: %v", stats)
+	}
+}

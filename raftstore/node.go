@@ -76,6 +76,11 @@ type Node struct {
 	stopTicker, tickerDone chan struct{}
 	memoryReleased         chan struct{} // closed when releaseReplayMemory returns
 
+	// dbsClosed is set by Close before it closes the databases, under
+	// dbsMu, so StorageStats never reads a closed one.
+	dbsMu     sync.RWMutex
+	dbsClosed bool
+
 	// startLastIndex is the last raft log index when the node started;
 	// recovered is set once raft has applied up to it (see Ready).
 	startLastIndex uint64
@@ -179,6 +184,17 @@ func (n *Node) releaseReplayMemory() {
 	wal.EmptyCache(n.stateCache)
 	debug.FreeOSMemory()
 	memtrim.Trim() // the cache's blocks were C memory (see package memtrim)
+}
+
+// StorageStats returns the figures of the node's two databases, by name
+// (raft-log, state); nil once the node is closed.
+func (n *Node) StorageStats() map[string]wal.DBStats {
+	n.dbsMu.RLock()
+	defer n.dbsMu.RUnlock()
+	if n.dbsClosed {
+		return nil
+	}
+	return map[string]wal.DBStats{"raft-log": wal.Stats(n.logDB), "state": wal.Stats(n.db)}
 }
 
 // tickDeadlines proposes an empty batch once a hold or grant is due, so
@@ -494,6 +510,9 @@ func (n *Node) Close() error {
 	if err := n.syncState(); err != nil {
 		errs = append(errs, err)
 	}
+	n.dbsMu.Lock()
+	n.dbsClosed = true
+	n.dbsMu.Unlock()
 	if err := n.state.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -16,6 +16,9 @@ func (n *Node) OrgRecord(org string) (engine.OrgRecord, bool) { return n.engine.
 // Orgs returns every org.
 func (n *Node) Orgs() []engine.OrgRecord { return n.engine.Orgs() }
 
+// OrgCount returns how many orgs the node holds.
+func (n *Node) OrgCount() int { return n.engine.OrgCount() }
+
 // KeyByHash returns the key with the given secret hash.
 func (n *Node) KeyByHash(hash string) (*engine.APIKey, bool) { return n.engine.KeyByHash(hash) }
 

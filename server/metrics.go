@@ -24,6 +24,7 @@ type Metrics struct {
 	commitSeconds prometheus.Histogram
 	applied       prometheus.Counter
 	wallets       atomic.Pointer[func() float64]
+	storage       storageCollector
 	handler       fasthttp.RequestHandler
 }
 
@@ -63,7 +64,7 @@ func NewMetrics() *Metrics {
 		}
 		return 0
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.charges, m.batchCommands, m.batchBytes, m.commitSeconds, m.applied, wallets,
+	m.reg.MustRegister(m.requests, m.latency, m.charges, m.batchCommands, m.batchBytes, m.commitSeconds, m.applied, wallets, &m.storage,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m

@@ -174,6 +174,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	metrics.SetStorage(node.StorageStats)
 	ln, err := listen(cfg.httpAddr, tlsCfg)
 	if err != nil {
 		node.Close()
