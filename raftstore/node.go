@@ -167,14 +167,14 @@ func Open(cfg Config) (*Node, error) {
 
 // releaseReplayMemory returns start-up garbage to the OS a second time, once
 // raft has re-applied the log entries the node held when it started (the
-// point where Ready turns true): replay reads and decodes every entry after
+// point where Ready turns true, see replayedStartLog): replay reads and decodes every entry after
 // the last snapshot, and the heap it grows would otherwise stay resident on
 // an idle node, below the next collection's goal, until traffic came.
 func (n *Node) releaseReplayMemory() {
 	defer close(n.memoryReleased)
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for n.raft.AppliedIndex() < n.startLastIndex {
+	for !n.replayedStartLog() {
 		select {
 		case <-n.stopTicker:
 			return

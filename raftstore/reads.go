@@ -84,7 +84,7 @@ func (n *Node) Ready() bool {
 		return false // stopped on a storage fault (see failStop)
 	}
 	if !n.recovered.Load() {
-		if n.raft.AppliedIndex() < n.startLastIndex {
+		if !n.replayedStartLog() {
 			return false
 		}
 		n.recovered.Store(true)
@@ -95,6 +95,22 @@ func (n *Node) Ready() bool {
 	}
 	a, _ := n.raft.LeaderWithID()
 	return a != ""
+}
+
+// replayedStartLog reports whether raft has re-applied the log this node
+// held when it started. A node that led before its restart may hold a tail
+// of entries that never committed; a new leader replaces that tail, so the
+// log then ends before the old last index, and raft never applies up to it.
+// Then the log that replaced it counts: everything committed in it is
+// applied. (Only a leader's AppendEntries shortens the log, so this cannot
+// fire before the node has heard from a leader.)
+func (n *Node) replayedStartLog() bool {
+	applied := n.raft.AppliedIndex()
+	if applied >= n.startLastIndex {
+		return true
+	}
+	commit := n.raft.CommitIndex()
+	return n.raft.LastIndex() < n.startLastIndex && commit > 0 && applied >= commit
 }
 
 // Invoices lists an org's invoices, newest first.

@@ -1,0 +1,99 @@
+package raftstore
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/orbit/orbit/engine"
+)
+
+// listenOn reopens node self's stream layer on the address it had before a
+// restart, so the rest of the cluster reaches it where its configuration
+// says it is.
+func (f *faultNet) listenOn(self int, addr string) (*faultLayer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.addrs[raft.ServerAddress(ln.Addr().String())] = self
+	f.mu.Unlock()
+	return &faultLayer{net: f, self: self, ln: ln}, nil
+}
+
+// restartNode reopens node i of c on its data directory and raft address.
+func (c *testCluster) restartNode(i int) *Node {
+	c.t.Helper()
+	cfg := c.nodes[i].cfg
+	layer, err := c.net.listenOn(i, cfg.RaftAddr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg.Bootstrap = false
+	cfg.StreamLayer = layer
+	n, err := Open(cfg)
+	if err != nil {
+		layer.Close()
+		c.t.Fatal(err)
+	}
+	c.nodes[i] = n
+	return n
+}
+
+// TestRestartedLeaderWithLostTailBecomesReady: a leader whose followers are
+// gone appends proposals to its own log that can never commit, and stops.
+// The followers come back and elect a new leader, then the old one
+// restarts: the new leader overwrites its log's tail, so raft never applies
+// up to the last index it held at start. With no traffic at all it must
+// still become ready, with the cluster's state.
+func TestRestartedLeaderWithLostTailBecomesReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs in the full pass of make test")
+	}
+	c := startTestCluster(t, 3)
+	old := c.waitLeader()
+	org := mustFundedOrg(t, c.nodes[old], 100_000)
+	var followers []int
+	for i := range c.nodes {
+		if i != old {
+			followers = append(followers, i)
+			mustCloseWithin(t, c.nodes[i], 30*time.Second)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 4 { // each its own log entry, on the old leader's log only
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_, _ = c.nodes[old].Submit(ctx, []engine.Command{charge(org, fmt.Sprint("lost", i), 1000)})
+		}()
+	}
+	wg.Wait()
+	tail := c.nodes[old].raft.LastIndex()
+	mustCloseWithin(t, c.nodes[old], 30*time.Second)
+
+	for _, i := range followers {
+		c.restartNode(i)
+	}
+	waitFor(t, 30*time.Second, "a new leader among the restarted followers", func() bool {
+		return c.nodes[followers[0]].IsLeader() || c.nodes[followers[1]].IsLeader()
+	})
+	for _, i := range followers {
+		if last := c.nodes[i].raft.LastIndex(); last >= tail {
+			t.Fatalf("precondition: follower log ends at %d, the old leader's at %d", last, tail)
+		}
+	}
+	restarted := c.restartNode(old)
+	waitFor(t, 30*time.Second, "the restarted old leader to be ready with no traffic", restarted.Ready)
+	if w, _ := restarted.Wallet(org); w.BalanceMicros != 100_000 {
+		t.Fatalf("restarted node's balance %d, want 100000 (no lost charge applied)", w.BalanceMicros)
+	}
+}
