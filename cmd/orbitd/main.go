@@ -252,11 +252,29 @@ func run(cfg config) error {
 	if err := srv.Shutdown(ctx); err != nil {
 		logger.Warn("http drain incomplete", "err", err)
 	}
-	err = node.Close()
+	err = closeWithin(node, nodeCloseMax)
 	if fault := node.Fault(); fault != nil {
 		return fault
 	}
 	return err
+}
+
+// nodeCloseMax bounds a clean stop. hashicorp/raft's Shutdown can wait for a
+// replication pipeline whose peer vanished behind a silent partition; past
+// this the process exits without it, which is as safe as kill -9: every
+// acknowledged write is in the fsynced raft log, and the next start replays
+// it.
+const nodeCloseMax = 30 * time.Second
+
+func closeWithin(node *raftstore.Node, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- node.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("the node did not stop within %v; exiting without a clean stop (the raft log is durable and is replayed at the next start)", d)
+	}
 }
 
 // adminToken returns the configured token, or the one in the data
