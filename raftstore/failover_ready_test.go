@@ -3,29 +3,12 @@ package raftstore
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/orbit/orbit/engine"
 )
-
-// listenOn reopens node self's stream layer on the address it had before a
-// restart, so the rest of the cluster reaches it where its configuration
-// says it is.
-func (f *faultNet) listenOn(self int, addr string) (*faultLayer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	f.addrs[raft.ServerAddress(ln.Addr().String())] = self
-	f.mu.Unlock()
-	return &faultLayer{net: f, self: self, ln: ln}, nil
-}
 
 // restartNode reopens node i of c on its data directory and raft address.
 func (c *testCluster) restartNode(i int) *Node {

@@ -45,8 +45,12 @@ func newFaultNet() *faultNet {
 }
 
 // listen opens node self's stream layer on a free loopback port.
-func (f *faultNet) listen(self int) (*faultLayer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func (f *faultNet) listen(self int) (*faultLayer, error) { return f.listenOn(self, "127.0.0.1:0") }
+
+// listenOn opens node self's stream layer on addr (after a restart: the
+// address its cluster configuration names).
+func (f *faultNet) listenOn(self int, addr string) (*faultLayer, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
