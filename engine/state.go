@@ -209,7 +209,9 @@ func New(group uint8, cold ColdStore) *Engine {
 }
 
 // Load installs persisted state: used at startup and after a snapshot
-// restore, before any Apply. It replaces everything the engine held.
+// restore, before any Apply. It replaces everything the engine held. The
+// engine keeps keys' backing array as its keys (no second copy of every key
+// at start-up): the caller must not use the slice afterwards.
 func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, lastTimeMs int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -224,18 +226,14 @@ func (e *Engine) Load(orgs []OrgRecord, keys []APIKey, appliedIndex uint64, last
 		loaded[i].publish(0)
 	}
 	e.orgs.replaceAll(len(loaded), func(i int) (string, *Org) { return loaded[i].rec.ID, &loaded[i] })
-	loadedKeys := make([]APIKey, len(keys))
-	copy(loadedKeys, keys)
-	for i := range loadedKeys {
-		k := &loadedKeys[i]
+	for i := range keys {
+		k := &keys[i]
 		if o := e.org(k.OrgID); o != nil {
 			k.OrgID = o.rec.ID // one copy of the id in memory, not one per key
 			o.keys = append(o.keys, k)
 		}
 	}
-	e.keys.replaceAll(len(loadedKeys), func(i int) (string, *APIKey) {
-		return loadedKeys[i].Hash, &loadedKeys[i]
-	})
+	e.keys.replaceAll(len(keys), func(i int) (string, *APIKey) { return keys[i].Hash, &keys[i] })
 	e.appliedIndex = appliedIndex
 	e.lastTimeMs = lastTimeMs
 	e.rebuildDeadlines()

@@ -22,6 +22,7 @@ func (b *benchStore) Ready() bool                             { return true }
 func (b *benchStore) IsLeader() bool                          { return true }
 func (b *benchStore) ReadBarrier() error                      { return nil }
 func (b *benchStore) Orgs() []engine.OrgRecord                { return nil }
+func (b *benchStore) OrgCount() int                           { return 0 }
 func (b *benchStore) KeyByHash(string) (*engine.APIKey, bool) { return &b.key, true }
 func (b *benchStore) Submit(_ context.Context, cmds []engine.Command) ([]engine.Result, error) {
 	res := make([]engine.Result, len(cmds))

@@ -100,6 +100,8 @@ func (f *fuzzStore) Orgs() []engine.OrgRecord {
 	return []engine.OrgRecord{o}
 }
 
+func (f *fuzzStore) OrgCount() int { return 1 }
+
 func (f *fuzzStore) KeyByHash(hash string) (*engine.APIKey, bool) {
 	if hash != hashKey([]byte(fuzzKey)) {
 		return nil, false

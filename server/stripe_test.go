@@ -59,6 +59,7 @@ func (f *webhookStore) TopupByPaymentIntent(pi string) (engine.TopupRecord, bool
 }
 
 func (f *webhookStore) Orgs() []engine.OrgRecord { return f.orgs }
+func (f *webhookStore) OrgCount() int            { return len(f.orgs) }
 
 func newWebhookServer(t *testing.T, st *webhookStore, secret string) *Server {
 	t.Helper()
@@ -582,6 +583,7 @@ func (f *invoicesStore) Invoices(org string, limit int) ([]engine.InvoiceRecord,
 func (f *invoicesStore) OrgRecord(org string) (engine.OrgRecord, bool) { return f.org, org == f.org.ID }
 
 func (f *invoicesStore) Orgs() []engine.OrgRecord { return []engine.OrgRecord{f.org} }
+func (f *invoicesStore) OrgCount() int            { return 1 }
 
 // listedInvoices stands in for the Stripe provider's invoice listing.
 type listedInvoices struct {

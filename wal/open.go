@@ -19,10 +19,12 @@ const (
 	// so its cost grows with the list's height and cache misses. 16 MiB
 	// instead of 64: BenchmarkStateWrite/charges=8 (small batches over
 	// 1,000 orgs) 14.2 -> 10.6 us per charge, charges=1024 unchanged (3
-	// runs each); orbit-bench medians of 3 alternating runs, http 9.1k ->
-	// 10.6k/s and http-batch=1000 109k -> 114k/s (within this machine's
-	// noise, 2 of 3 runs higher in each). Fewer touched memtable pages also
-	// lower the resident memory of an idle node.
+	// runs each). End to end it is within this 2-core VM's noise:
+	// orbit-bench medians of 3 alternating runs, http 9.1k -> 10.6k/s;
+	// http-batch=1000 109k -> 114k/s in 20 s runs but 106.6k -> 100.3k/s in
+	// 60 s runs (more flushes may cost compaction over time; settle it with
+	// more runs on a quiet machine). Fewer touched memtable pages also lower
+	// the resident memory of an idle node.
 	memTableSize = 16 << 20
 
 	// Compaction shape for a ledger. Entries are keyed by org, so every

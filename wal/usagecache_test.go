@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/orbit/orbit/engine"
@@ -86,7 +87,7 @@ func TestUsageCacheKeepsOnlyCommittedRows(t *testing.T) {
 		t.Fatalf("committed row: %+v %v", r, ok)
 	}
 	for i := 0; i < usageCacheRowsMax; i++ {
-		c.stage(string(rune(i))+"x", usageRow{})
+		c.stage(fmt.Sprint("row", i), usageRow{})
 	}
 	c.commitPending()
 	if len(c.rows) > usageCacheRowsMax {
