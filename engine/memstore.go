@@ -19,7 +19,11 @@ type MemStore struct {
 	Holds    map[string]Hold
 	Settings Settings
 
-	entryIndex map[string]int // entry id -> position in Entries
+	// entryIndex maps entry id -> position in Entries for the first
+	// indexed entries. It is caught up lazily, on a lookup, so writing
+	// costs nothing for entries nobody looks up by id.
+	entryIndex map[string]int
+	indexed    int
 }
 
 // NewMemStore returns an empty MemStore.
@@ -73,33 +77,35 @@ func (m *MemStore) OpenHolds() []Hold {
 	return out
 }
 
-// entry finds a stored entry by id. Tests build MemStores by copying
-// Entries, so the index is rebuilt whenever it does not match.
+// entry finds a stored entry by id. The index is caught up with entries
+// appended since the last lookup. Tests build MemStores by copying,
+// reordering or truncating Entries, so an index hit is checked against the
+// slice, and a miss is confirmed by a scan (misses are refusals, not the
+// charging path); either way a stale index is rebuilt.
 func (m *MemStore) entry(id string) *Entry {
-	if i, ok := m.entryIndex[id]; ok && i < len(m.Entries) && m.Entries[i].ID == id {
+	if m.indexed > len(m.Entries) {
+		m.entryIndex, m.indexed = nil, 0
+	}
+	if m.entryIndex == nil {
+		m.entryIndex = make(map[string]int, len(m.Entries))
+	}
+	for ; m.indexed < len(m.Entries); m.indexed++ {
+		m.entryIndex[m.Entries[m.indexed].ID] = m.indexed
+	}
+	if i, ok := m.entryIndex[id]; ok && m.Entries[i].ID == id {
 		return &m.Entries[i]
 	}
-	if len(m.entryIndex) == len(m.Entries) {
-		return nil
-	}
-	m.entryIndex = make(map[string]int, len(m.Entries))
 	for i := range m.Entries {
-		m.entryIndex[m.Entries[i].ID] = i
-	}
-	if i, ok := m.entryIndex[id]; ok {
-		return &m.Entries[i]
+		if m.Entries[i].ID == id { // Entries changed under the index
+			m.entryIndex, m.indexed = nil, 0
+			return &m.Entries[i]
+		}
 	}
 	return nil
 }
 
 // Write persists c.
 func (m *MemStore) Write(c *Changes) {
-	if m.entryIndex == nil {
-		m.entryIndex = map[string]int{}
-	}
-	for i := range c.Entries {
-		m.entryIndex[c.Entries[i].ID] = len(m.Entries) + i
-	}
 	for _, h := range c.Holds {
 		m.Holds[h.ID] = h
 	}

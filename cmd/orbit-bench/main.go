@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		keepData    = fs.Bool("keep-data", false, "keep the data directories of servers the harness started")
 		quiet       = fs.Bool("quiet", false, "no progress lines on stderr")
 		nodes       = fs.Int("nodes", 3, "nodes the cluster scenario starts (3 or 5)")
+		cpuProfile  = fs.String("cpuprofile", "", "write this process's CPU profile to this file (the in-process scenarios' server; for orbitd use its --debug-addr)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +111,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "orbit-bench:", err)
+			return 2
+		}
+		defer stopProfile()
+	}
 	var results []*bench.Result
 	status := 0
 	for _, cfg := range cfgs {
@@ -145,4 +155,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "orbit-bench: FAILED: a run could not be made or its money did not add up; its figures do not count")
 	}
 	return status
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
