@@ -18,29 +18,28 @@ type debitBody struct {
 	metadata           engine.Metadata
 }
 
-// hash identifies the body for replays: a usage is hashed as sent, not as
-// priced, so a retry after a new rate card is still a replay.
-func (d *debitBody) hash(h *bodyHasher) {
-	h.part(d.reference)
-	h.part(d.channel)
+// appendHash adds the body's parts for its hash: a usage is hashed as
+// sent, not as priced, so a retry after a new rate card is still a replay.
+func (d *debitBody) appendHash(b []byte) []byte {
+	b = appendHashPart(b, d.reference)
+	b = appendHashPart(b, d.channel)
 	if d.usage == nil {
-		h.int(d.amountMicros)
+		b = appendHashInt(b, d.amountMicros)
 	} else {
-		h.part("")
+		b = appendHashPart(b, "")
 	}
-	h.part(d.usageCanon)
-	h.metadata(d.metadata)
+	b = appendHashPart(b, d.usageCanon)
+	return appendHashMetadata(b, d.metadata)
 }
 
 // bodyHash is the hash of a debit body for a command kind.
 func (d *debitBody) bodyHash(kind string, extra ...string) string {
-	var h bodyHasher
-	h.part(kind)
+	var buf [hashBufSize]byte
+	b := appendHashPart(buf[:0], kind)
 	for _, p := range extra {
-		h.part(p)
+		b = appendHashPart(b, p)
 	}
-	d.hash(&h)
-	return h.sum()
+	return hashSum(d.appendHash(b))
 }
 
 // decodeDebit validates reference, channel, amount_micros or usage, and
@@ -222,7 +221,8 @@ func (s *Server) postChargeBatch(ctx *fasthttp.RequestCtx, rs *reqState, k *engi
 		s.metrics.charge(results[j].Code.String())
 	}
 	wallet, _ := s.store.Wallet(k.OrgID)
-	respond(ctx, rs, 200, func(w *jw) {
+	// About 400 bytes per result (a transaction with its metadata).
+	respondSized(ctx, rs, 200, 1024+400*n, func(w *jw) {
 		w.objStart()
 		w.key("results")
 		w.arrStart()

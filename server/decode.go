@@ -232,58 +232,49 @@ func metadata(v jsonx.Value) (engine.Metadata, *apiError) {
 // bodyHash identifies a request's meaning: the same fields with the same
 // values hash the same whatever their order or spacing.
 func bodyHash(parts ...string) string {
-	var h bodyHasher
+	var buf [hashBufSize]byte
+	b := buf[:0]
 	for _, p := range parts {
-		h.part(p)
+		b = appendHashPart(b, p)
 	}
-	return h.sum()
+	return hashSum(b)
 }
 
-// bodyHasher builds what bodyHash hashes (each part as its length, 8 bytes
-// little-endian, then its bytes) in one buffer, so a charge's hash costs no
-// allocation but the final string. The encoding is part of the stored
-// references: a retry is a replay only if it hashes the same.
-type bodyHasher struct {
-	buf [512]byte
-	b   []byte
-}
-
-func (h *bodyHasher) part(p string) { h.b = appendHashPart(h.start(), p) }
-
-// int hashes n's decimal digits as one part.
-func (h *bodyHasher) int(n int64) {
-	var digits [20]byte
-	h.b = appendHashPart(h.start(), strconv.AppendInt(digits[:0], n, 10))
-}
-
-func (h *bodyHasher) start() []byte {
-	if h.b == nil {
-		h.b = h.buf[:0]
-	}
-	return h.b
-}
+// What a body hash hashes is built by the appendHash functions (each part
+// as its length, 8 bytes little-endian, then its bytes) into one buffer on
+// the caller's stack, so a charge's hash costs no allocation but the final
+// string. The encoding is part of the stored references: a retry is a
+// replay only if it hashes the same.
+const hashBufSize = 512
 
 func appendHashPart[T string | []byte](b []byte, p T) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(p)))
 	return append(b, p...)
 }
 
-// metadata hashes md as one part: each key and value followed by a zero
-// byte, in key order.
-func (h *bodyHasher) metadata(md engine.Metadata) {
+// appendHashInt hashes n's decimal digits as one part.
+func appendHashInt(b []byte, n int64) []byte {
+	var digits [20]byte
+	return appendHashPart(b, strconv.AppendInt(digits[:0], n, 10))
+}
+
+// appendHashMetadata hashes md as one part: each key and value followed by
+// a zero byte, in key order.
+func appendHashMetadata(b []byte, md engine.Metadata) []byte {
 	n := 0
 	for _, kv := range md {
 		n += len(kv.Key) + len(kv.Value) + 2
 	}
-	h.b = binary.LittleEndian.AppendUint64(h.start(), uint64(n))
+	b = binary.LittleEndian.AppendUint64(b, uint64(n))
 	for _, kv := range md {
-		h.b = append(append(append(append(h.b, kv.Key...), 0), kv.Value...), 0)
+		b = append(append(append(append(b, kv.Key...), 0), kv.Value...), 0)
 	}
+	return b
 }
 
-// sum returns the hex of the first 16 bytes of the SHA-256.
-func (h *bodyHasher) sum() string {
-	full := sha256.Sum256(h.b)
+// hashSum returns the hex of the first 16 bytes of b's SHA-256.
+func hashSum(b []byte) string {
+	full := sha256.Sum256(b)
 	var out [32]byte
 	hex.Encode(out[:], full[:16])
 	return string(out[:])

@@ -66,26 +66,46 @@ func writeMeta(w *jw, rs *reqState) {
 	w.objEnd()
 }
 
-// bufPool recycles response buffers: fasthttp copies the body, so a buffer
-// is free again as soon as finish returns.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// writerPool recycles response writers: fasthttp copies the body, so a
+// writer's buffer is free again as soon as finish returns.
+var writerPool = sync.Pool{New: func() any { return &jw{b: make([]byte, 0, 2048), comma: make([]bool, 0, 8)} }}
+
+// pooledWriterMax bounds the buffers writerPool keeps: a larger response
+// (a batch's results) gets a buffer of its own, sized up front.
+const pooledWriterMax = 64 << 10
 
 // respond writes {"data": <data>, "meta": ...} with status.
 func respond(ctx *fasthttp.RequestCtx, rs *reqState, status int, data func(w *jw)) {
-	bp := bufPool.Get().(*[]byte)
+	respondSized(ctx, rs, status, 0, data)
+}
+
+// respondSized is respond for a body of about sizeHint bytes. Beyond what a
+// pooled buffer holds, the body is built in one buffer of that size, which
+// the response then owns: no regrowing, no copy.
+func respondSized(ctx *fasthttp.RequestCtx, rs *reqState, status, sizeHint int, data func(w *jw)) {
+	if sizeHint > pooledWriterMax {
+		w := &jw{b: make([]byte, 0, sizeHint), comma: make([]bool, 0, 8)}
+		writeEnvelope(w, rs, data)
+		finishRaw(ctx, rs, status, w.b)
+		return
+	}
+	w := writerPool.Get().(*jw)
 	defer func() {
-		if cap(*bp) <= 64<<10 { // do not keep huge buffers around
-			bufPool.Put(bp)
+		if cap(w.b) <= pooledWriterMax { // do not keep huge buffers around
+			writerPool.Put(w)
 		}
 	}()
-	w := jw{b: (*bp)[:0], comma: make([]bool, 0, 8)}
-	defer func() { *bp = w.b }()
+	w.b, w.comma = w.b[:0], w.comma[:0]
+	writeEnvelope(w, rs, data)
+	finish(ctx, rs, status, w.b)
+}
+
+func writeEnvelope(w *jw, rs *reqState, data func(w *jw)) {
 	w.objStart()
 	w.key("data")
-	data(&w)
-	writeMeta(&w, rs)
+	data(w)
+	writeMeta(w, rs)
 	w.objEnd()
-	finish(ctx, rs, status, w.b)
 }
 
 // respondError writes {"error": {...}, "meta": ...}.
@@ -117,8 +137,19 @@ func errorBody(rs *reqState, e *apiError) []byte {
 }
 
 func finish(ctx *fasthttp.RequestCtx, rs *reqState, status int, body []byte) {
+	setHeaders(ctx, rs, status)
+	ctx.SetBody(body)
+}
+
+// finishRaw is finish for a body nothing else will touch: the response
+// keeps it instead of a copy.
+func finishRaw(ctx *fasthttp.RequestCtx, rs *reqState, status int, body []byte) {
+	setHeaders(ctx, rs, status)
+	ctx.Response.SetBodyRaw(body)
+}
+
+func setHeaders(ctx *fasthttp.RequestCtx, rs *reqState, status int) {
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.Header.Set("X-Request-Id", rs.requestID)
 	ctx.SetStatusCode(status)
-	ctx.SetBody(body)
 }

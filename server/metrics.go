@@ -72,8 +72,24 @@ func NewMetrics() *Metrics {
 
 func (m *Metrics) setWallets(f func() float64) { m.wallets.Store(&f) }
 
+// statusLabels are the status codes' label values, made once: a request
+// does not format its status.
+var statusLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 0 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
+}
+
 func (m *Metrics) observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, statusLabel(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
 }
 

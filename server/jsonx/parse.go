@@ -48,6 +48,11 @@ type parser struct {
 	// itemsHi and fieldsHi are the high-water marks of items and fields,
 	// the extent release must clear.
 	itemsHi, fieldsHi int
+	// objects holds the members of every object this parse closed, each
+	// object a capacity-capped window of it: one allocation for many small
+	// objects (a /charges/batch body has two per charge). It belongs to the
+	// returned Value, so it is never reused across parses.
+	objects []Field
 }
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
@@ -72,10 +77,32 @@ func Parse(data []byte) (Value, error) {
 	return v, err
 }
 
+// objectChunkMax bounds the members of one chunk of parser.objects: 256
+// Fields are about 22 KiB, under Go's 32 KiB large-object threshold.
+const objectChunkMax = 256
+
+// closeObject moves the members above base off the stack into p.objects
+// and returns them. The window's capacity ends at its length, so a caller
+// appending to one object's Fields cannot overwrite the next object's.
+func (p *parser) closeObject(base int) []Field {
+	n := len(p.fields) - base
+	if cap(p.objects)-len(p.objects) < n {
+		// Chunks are sized from the input (a member takes at least 6
+		// bytes, typically 20-30), so a small body needs one, and capped
+		// below Go's large-object size, so a big one is many small
+		// allocations rather than a few large ones to zero.
+		chunk := min(max(len(p.data)/24, 8), objectChunkMax)
+		p.objects = make([]Field, 0, max(n, chunk))
+	}
+	start := len(p.objects)
+	p.objects = append(p.objects, p.fields[base:]...)
+	return p.objects[start:len(p.objects):len(p.objects)]
+}
+
 // release drops references into the input and returns p to the pool,
 // keeping only modestly sized buffers.
 func (p *parser) release() {
-	p.data, p.s = nil, ""
+	p.data, p.s, p.objects = nil, "", nil
 	if cap(p.items) > 1024 {
 		p.items = nil
 	} else {
@@ -337,8 +364,7 @@ func (p *parser) object(depth int) (Value, error) {
 			p.skipWS()
 		case '}':
 			p.i++
-			fields := make([]Field, len(p.fields)-base)
-			copy(fields, p.fields[base:])
+			fields := p.closeObject(base)
 			p.fieldsHi = max(p.fieldsHi, len(p.fields))
 			p.fields = p.fields[:base]
 			return Value{Kind: Object, Fields: fields}, nil
