@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"reflect"
@@ -728,5 +729,39 @@ func BenchmarkStdlibUnmarshalCharge(b *testing.B) {
 		if err := json.Unmarshal(body, &v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Objects share chunks of members: appending to one object's Fields must
+// not overwrite another's, and a later parse must not change an earlier
+// result. The body has more members than one chunk holds.
+func TestObjectMembersAreIndependent(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`[`)
+	for i := range 600 {
+		if i > 0 {
+			b.WriteString(`,`)
+		}
+		fmt.Fprintf(&b, `{"i":%d,"m":{"k":"v%d"}}`, i, i)
+	}
+	b.WriteString(`]`)
+	v, err := jsonx.Parse([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := string(jsonx.AppendValue(nil, v))
+	for i := range v.Items {
+		o := &v.Items[i]
+		if cap(o.Fields) != len(o.Fields) {
+			t.Fatalf("object %d: %d members with capacity %d", i, len(o.Fields), cap(o.Fields))
+		}
+		o.Fields = append(o.Fields, jsonx.Field{Key: "extra", Value: jsonx.Value{Kind: jsonx.Null}})
+		o.Fields = o.Fields[:len(o.Fields)-1]
+	}
+	if _, err := jsonx.Parse([]byte(`{"a":{"b":1},"c":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if after := string(jsonx.AppendValue(nil, v)); after != before {
+		t.Fatal("appending to one object's members, or a later parse, changed other objects")
 	}
 }
