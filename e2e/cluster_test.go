@@ -300,10 +300,12 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 		}
 		leader.Do("POST", "/api/v1/billing/charges/batch", map[string]any{"charges": items}).Expect(t, 200)
 	}
-	li, _ := c.info(c.leader())
-	if snap := num(t, li, "snapshot_index"); snap-16 <= appliedAtStop {
-		t.Fatalf("leader snapshot at %d keeps the log the follower needs (it stopped at %d): no snapshot install would be tested", snap, appliedAtStop)
-	}
+	// With --raft-snapshot-threshold set, raft checks the threshold once
+	// every 1 to 2 s, so the batches can be done before it has looked.
+	testserver.WaitFor(t, 30*time.Second, "a leader snapshot past the log the stopped follower needs", func() bool {
+		li, _ := c.info(c.leader())
+		return num(t, li, "snapshot_index")-16 > appliedAtStop
+	})
 	c.nodes[follower].Start()
 	c.dead[follower].Store(false)
 	digest := c.waitConverged()
