@@ -25,16 +25,24 @@ type refFilter struct {
 	complete atomic.Bool
 }
 
+// bloomLayer is a blocked Bloom filter: a key's bits all lie in one
+// 512-bit block, a single cache line, so an add or a query costs one cache
+// miss instead of one per probe. The layers outgrow the CPU caches, which
+// made the probes' misses the filter's whole cost: it was 5% of the
+// server's CPU at 200k charges/s before blocking. For the same bits per key
+// a blocked filter has slightly more false positives (about 1.1% against
+// 0.8% here), and a false positive only costs a Pebble read.
 type bloomLayer struct {
-	bits     []atomic.Uint64
-	mask     uint64 // number of bits - 1 (a power of two)
-	capacity int64
-	count    atomic.Int64
+	bits      []atomic.Uint64
+	blockBits uint // log2 of the number of blocks
+	capacity  int64
+	count     atomic.Int64
 }
 
 const (
 	bloomHashes        = 7 // ~1% false positives at 10 bits per key
 	bloomBitsPerKey    = 10
+	bloomBlockWords    = 8       // 512 bits, one 64-byte cache line
 	bloomFirstCapacity = 1 << 20 // references in the first layer (1.25 MiB)
 )
 
@@ -48,41 +56,49 @@ func newRefFilterSized(firstCapacity int64) *refFilter {
 }
 
 func newBloomLayer(capacity int64) *bloomLayer {
-	bits := uint64(1)
-	for bits < uint64(capacity*bloomBitsPerKey) {
-		bits <<= 1
+	var blockBits uint
+	for uint64(1)<<blockBits*bloomBlockWords*64 < uint64(capacity*bloomBitsPerKey) {
+		blockBits++
 	}
-	return &bloomLayer{bits: make([]atomic.Uint64, bits/64), mask: bits - 1, capacity: capacity}
+	return &bloomLayer{bits: make([]atomic.Uint64, bloomBlockWords<<blockBits), blockBits: blockBits, capacity: capacity}
 }
 
-func (f *refFilter) hash(key []byte) (uint64, uint64) {
-	h := maphash.Bytes(f.seed, key)
-	return h, h>>32 | h<<32 | 1 // the second hash is odd, so probes cover the table
+// hash returns the key's 64-bit hash; a layer takes its block from the
+// mixed top bits and the bit positions from the low 63 bits, 9 per probe.
+func (f *refFilter) hash(key []byte) uint64 { return maphash.Bytes(f.seed, key) }
+
+// block returns the key's 512-bit block.
+func (l *bloomLayer) block(h uint64) []atomic.Uint64 {
+	// Go defines a shift by 64 as 0: one block when blockBits is 0.
+	b := (h * 0x9E3779B97F4A7C15) >> (64 - l.blockBits)
+	return l.bits[b*bloomBlockWords : (b+1)*bloomBlockWords : (b+1)*bloomBlockWords]
 }
 
-func (l *bloomLayer) has(h1, h2 uint64) bool {
-	for i := uint64(0); i < bloomHashes; i++ {
-		bit := (h1 + i*h2) & l.mask
-		if l.bits[bit/64].Load()&(1<<(bit%64)) == 0 {
+func (l *bloomLayer) has(h uint64) bool {
+	blk := l.block(h)
+	for i := range uint64(bloomHashes) {
+		bit := h >> (9 * i) & 511
+		if blk[bit/64].Load()&(1<<(bit%64)) == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func (l *bloomLayer) add(h1, h2 uint64) {
-	for i := uint64(0); i < bloomHashes; i++ {
-		bit := (h1 + i*h2) & l.mask
-		l.bits[bit/64].Or(1 << (bit % 64))
+func (l *bloomLayer) add(h uint64) {
+	blk := l.block(h)
+	for i := range uint64(bloomHashes) {
+		bit := h >> (9 * i) & 511
+		blk[bit/64].Or(1 << (bit % 64))
 	}
 	l.count.Add(1)
 }
 
 // mayContain reports false only when key was certainly never added.
 func (f *refFilter) mayContain(key []byte) bool {
-	h1, h2 := f.hash(key)
+	h := f.hash(key)
 	for _, l := range *f.layers.Load() {
-		if l.has(h1, h2) {
+		if l.has(h) {
 			return true
 		}
 	}
@@ -91,7 +107,7 @@ func (f *refFilter) mayContain(key []byte) bool {
 
 // add records key.
 func (f *refFilter) add(key []byte) {
-	h1, h2 := f.hash(key)
+	h := f.hash(key)
 	layers := *f.layers.Load()
 	last := layers[len(layers)-1]
 	if last.count.Load() >= last.capacity {
@@ -105,5 +121,5 @@ func (f *refFilter) add(key []byte) {
 		}
 		f.mu.Unlock()
 	}
-	last.add(h1, h2)
+	last.add(h)
 }

@@ -133,3 +133,62 @@ func TestRefFilterLoadsInBackground(t *testing.T) {
 		}
 	}
 }
+
+// A full layer keeps its false-positive rate near the design's 1%: a
+// blocked filter trades a little of it for one cache miss per key.
+func TestBloomLayerFalsePositiveRateAtCapacity(t *testing.T) {
+	const capacity = 1 << 16
+	f := newRefFilterSized(capacity)
+	for i := range capacity {
+		f.add([]byte(fmt.Sprint("x/org_a/cref-", i)))
+	}
+	if layers := len(*f.layers.Load()); layers != 1 {
+		t.Fatalf("%d layers for %d keys, want 1", layers, capacity)
+	}
+	fp := 0
+	const probes = 400_000
+	for i := range probes {
+		if f.mayContain([]byte(fmt.Sprint("x/org_b/cref-", i))) {
+			fp++
+		}
+	}
+	rate := float64(fp) / probes
+	t.Logf("false positive rate %.4f at capacity", rate)
+	if rate > 0.015 || rate == 0 {
+		t.Fatalf("false positive rate %.4f at capacity, want about 0.01", rate)
+	}
+}
+
+// BenchmarkRefFilter measures a filter that has outgrown the CPU caches:
+// 24 million references in five layers.
+func BenchmarkRefFilter(b *testing.B) {
+	const stored = 24 << 20
+	f := newRefFilter()
+	key := []byte("x/org_0123456789/cref-0000000000")
+	setKey := func(i int) {
+		for j := len(key) - 1; j >= len(key)-10; j-- {
+			key[j] = byte('0' + i%10)
+			i /= 10
+		}
+	}
+	for i := range stored {
+		setKey(i)
+		f.add(key)
+	}
+	b.Run("miss", func(b *testing.B) {
+		for i := range b.N {
+			setKey(stored + i)
+			if f.mayContain(key) && i < 0 {
+				b.Fatal("unreachable")
+			}
+		}
+	})
+	b.Run("hit", func(b *testing.B) {
+		for i := range b.N {
+			setKey(i * 7919 % stored)
+			if !f.mayContain(key) {
+				b.Fatal("false negative")
+			}
+		}
+	})
+}
