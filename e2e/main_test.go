@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 				req.Method, req.URL.RequestURI(), resp.Status, err, oaClip(resp.Body))
 		}
 	}
-	os.Exit(m.Run())
+	testserver.Main(m)
 }
 
 // oaLoadSpec loads and validates api/openapi.yaml and builds the router used

@@ -54,6 +54,18 @@ func Binary(t testing.TB) string {
 	return filepath.Join(buildDir, "orbitd")
 }
 
+// Main runs a package's tests, removes the orbitd that Binary built (a
+// 45 MB file per test process otherwise left in the temp directory), and
+// exits with the tests' code. Packages that use Binary or New call it from
+// TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // FreePort returns a loopback address with a port that was free just now.
 func FreePort(t testing.TB) string {
 	t.Helper()
