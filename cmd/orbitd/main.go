@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,6 +143,7 @@ func run(cfg config) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger.Debug("scheduler", "gomaxprocs", oversubscribeProcs(), "cpus", runtime.NumCPU())
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}
