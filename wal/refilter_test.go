@@ -134,8 +134,11 @@ func TestRefFilterLoadsInBackground(t *testing.T) {
 	}
 }
 
-// A full layer keeps its false-positive rate near the design's 1%: a
-// blocked filter trades a little of it for one cache miss per key.
+// A full layer keeps the false-positive rate of its size. The layer for
+// 2^16 keys rounds up to 2^20 bits (16 per key), where a plain Bloom filter
+// with 7 probes has 0.07% false positives; a blocked one pays a little for
+// one cache miss per key (0.10% measured). A broken block choice or
+// correlated probe bits would show as several times that.
 func TestBloomLayerFalsePositiveRateAtCapacity(t *testing.T) {
 	const capacity = 1 << 16
 	f := newRefFilterSized(capacity)
@@ -154,8 +157,8 @@ func TestBloomLayerFalsePositiveRateAtCapacity(t *testing.T) {
 	}
 	rate := float64(fp) / probes
 	t.Logf("false positive rate %.4f at capacity", rate)
-	if rate > 0.015 || rate == 0 {
-		t.Fatalf("false positive rate %.4f at capacity, want about 0.01", rate)
+	if rate > 0.003 || rate == 0 {
+		t.Fatalf("false positive rate %.4f at capacity, want about 0.001", rate)
 	}
 }
 
@@ -176,12 +179,14 @@ func BenchmarkRefFilter(b *testing.B) {
 		f.add(key)
 	}
 	b.Run("miss", func(b *testing.B) {
+		falsePositives := 0
 		for i := range b.N {
 			setKey(stored + i)
-			if f.mayContain(key) && i < 0 {
-				b.Fatal("unreachable")
+			if f.mayContain(key) {
+				falsePositives++
 			}
 		}
+		b.ReportMetric(float64(falsePositives)/float64(b.N), "false-positives/op")
 	})
 	b.Run("hit", func(b *testing.B) {
 		for i := range b.N {

@@ -14,8 +14,10 @@ import (
 // 1,000 orgs is that shape at half the peak rate.
 //
 // The writes=1/N variants measure a design not built: writing state behind
-// the log, one Pebble batch per N applied batches (org records, usage rows
-// and the applied index then land once per N instead of once per batch).
+// the log, one Pebble batch per N applied batches. Usage rows (summed per
+// write) and the applied index then land once per N instead of once per
+// batch; org records still land once per batch that touched them, because
+// Changes carries one copy per Apply and the write keeps every copy.
 func BenchmarkStateWrite(b *testing.B) {
 	b.Run("charges=1024", func(b *testing.B) { benchStateWrite(b, 1024, 100, 1) })
 	b.Run("charges=8", func(b *testing.B) { benchStateWrite(b, 8, 1000, 1) })

@@ -143,7 +143,8 @@ func run(cfg config) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	logger.Debug("scheduler", "gomaxprocs", oversubscribeProcs(), "cpus", runtime.NumCPU())
+	procs := oversubscribeProcs()
+	logger.Debug("scheduler", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}

@@ -18,6 +18,10 @@ import (
 // open-loop http at 14,800/s for 30 s, p99 22.9/42.7/9.2 ms with 2 Ps
 // against 7.4/10.2/8.2 ms with 3; closed-loop http 27.6k -> 30.3k
 // charges/s (median), http-batch=1000 208k -> 216k (within noise).
+//
+// Setting GOMAXPROCS stops the runtime from following later changes of a
+// container's CPU limit; the limit at start (Go's default here) still
+// counts.
 func oversubscribeProcs() int {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return runtime.GOMAXPROCS(0)
