@@ -19,8 +19,9 @@ import (
 // 64 MiB memtable, the largest CPU cost of a durable charge before this.
 //
 // Operations on the same key keep their staging order (the sort is
-// stable), so the last one staged wins, as in an unsorted batch. The
-// buffers are reused across writes: one State has one writer.
+// stable), so the last one staged wins, as in an unsorted batch; applyTo
+// writes only that one. The buffers are reused across writes: one State
+// has one writer.
 type sortedWrites struct {
 	arena []byte
 	ops   []stagedOp
@@ -68,13 +69,20 @@ func (w *sortedWrites) key(op *stagedOp) []byte {
 	return w.arena[op.keyOff : op.keyOff+op.keyLen]
 }
 
-// applyTo adds the staged operations to b in key order.
+// applyTo adds the staged operations to b in key order, each key once:
+// an operation that a later one on the same key supersedes is dropped, as
+// the batch is atomic and nothing could read it. One write carries every
+// batch of an ApplyBatch call, and each batch that touches an org stages
+// its record again; the memtable would keep every copy until a flush.
 func (w *sortedWrites) applyTo(b *pebble.Batch) error {
 	slices.SortStableFunc(w.ops, func(x, y stagedOp) int {
 		return bytes.Compare(w.key(&x), w.key(&y))
 	})
 	for i := range w.ops {
 		op := &w.ops[i]
+		if i+1 < len(w.ops) && bytes.Equal(w.key(op), w.key(&w.ops[i+1])) {
+			continue // superseded: the stable sort keeps staging order
+		}
 		var err error
 		if op.del {
 			err = b.Delete(w.key(op), nil)

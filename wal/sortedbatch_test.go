@@ -25,6 +25,10 @@ func TestSortedWritesOrderAndLastWins(t *testing.T) {
 		w.delete([]byte("c"))
 		w.set([]byte("a"), nil)
 		w.set([]byte("b"), []byte(fmt.Sprint("last", round)))
+		w.set([]byte("e"), []byte("gone"))
+		w.delete([]byte("e")) // a deletion after a set wins
+		w.delete([]byte("f"))
+		w.set([]byte("f"), []byte(fmt.Sprint("f", round))) // a set after a deletion wins
 		b := db.NewBatch()
 		if err := w.applyTo(b); err != nil {
 			t.Fatal(err)
@@ -41,7 +45,8 @@ func TestSortedWritesOrderAndLastWins(t *testing.T) {
 			}
 			got = append(got, fmt.Sprintf("%s:%s=%s", kind, k, v))
 		}
-		want := []string{"SET:a=", "SET:b=first", fmt.Sprintf("SET:b=last%d", round), "DEL:c=", fmt.Sprintf("SET:d=d%d", round)}
+		// b's first value is superseded in the same batch: not written.
+		want := []string{"SET:a=", fmt.Sprintf("SET:b=last%d", round), "DEL:c=", fmt.Sprintf("SET:d=d%d", round), "DEL:e=", fmt.Sprintf("SET:f=f%d", round)}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("round %d: batch holds %v, want %v", round, got, want)
 		}
@@ -49,7 +54,7 @@ func TestSortedWritesOrderAndLastWins(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.Close()
-		for k, want := range map[string]string{"a": "", "b": fmt.Sprint("last", round), "d": fmt.Sprint("d", round)} {
+		for k, want := range map[string]string{"a": "", "b": fmt.Sprint("last", round), "d": fmt.Sprint("d", round), "f": fmt.Sprint("f", round)} {
 			v, closer, err := db.Get([]byte(k))
 			if err != nil {
 				t.Fatalf("round %d: get %s: %v", round, k, err)
@@ -59,8 +64,10 @@ func TestSortedWritesOrderAndLastWins(t *testing.T) {
 			}
 			closer.Close()
 		}
-		if _, _, err := db.Get([]byte("c")); err != pebble.ErrNotFound {
-			t.Errorf("round %d: c after its deletion: %v, want not found", round, err)
+		for _, k := range []string{"c", "e"} {
+			if _, _, err := db.Get([]byte(k)); err != pebble.ErrNotFound {
+				t.Errorf("round %d: %s after its deletion: %v, want not found", round, k, err)
+			}
 		}
 	}
 }

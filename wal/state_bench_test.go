@@ -24,6 +24,8 @@ func BenchmarkStateWrite(b *testing.B) {
 	b.Run("charges=2", func(b *testing.B) { benchStateWrite(b, 2, 1000, 1) })
 	b.Run("charges=2/writes=1/16", func(b *testing.B) { benchStateWrite(b, 2, 1000, 16) })
 	b.Run("charges=8/writes=1/16", func(b *testing.B) { benchStateWrite(b, 8, 1000, 16) })
+	// One org (hot-org): every batch of a write restages its record.
+	b.Run("charges=8/orgs=1/writes=1/16", func(b *testing.B) { benchStateWrite(b, 8, 1, 16) })
 }
 
 // benchStateWrite applies batches of per charges spread over orgCount
