@@ -1,0 +1,7 @@
+//go:build !linux
+
+package wal
+
+// lowerBackgroundPriority is Linux-only (per-thread nice values); elsewhere
+// flushes and compactions run at normal priority.
+func lowerBackgroundPriority() (tid int, err error) { return 0, nil }
