@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,20 +48,39 @@ func lowered(t *testing.T) []int {
 	return out
 }
 
+// fakeIdle makes machineIdle see a machine idle for fraction of every
+// window, until the test ends.
+func fakeIdle(t *testing.T, fraction float64) {
+	t.Helper()
+	var ticks uint64
+	var mu sync.Mutex
+	saved := machineIdle
+	machineIdle = &idleSampler{read: func() (idle, total uint64, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		ticks += 1000
+		return uint64(float64(ticks) * fraction), ticks, true
+	}}
+	t.Cleanup(func() { machineIdle = saved })
+}
+
 func TestLowerBackgroundPriorityLowersOnlyItsThreadAndEndsWithIt(t *testing.T) {
+	fakeIdle(t, 0.5)
 	type outcome struct {
 		tid, nice int
+		lowered   bool
 		err       error
 	}
 	done := make(chan outcome)
 	go func() {
-		tid, err := lowerBackgroundPriority()
+		lowered, err := lowerBackgroundPriority()
+		tid := syscall.Gettid()
 		nice, _ := threadNice(t, tid)
-		done <- outcome{tid, nice, err}
+		done <- outcome{tid, nice, lowered, err}
 	}()
 	o := <-done
-	if o.err != nil {
-		t.Fatalf("setpriority: %v", o.err)
+	if o.err != nil || !o.lowered {
+		t.Fatalf("lowered %v, setpriority: %v", o.lowered, o.err)
 	}
 	if o.nice != backgroundNice {
 		t.Fatalf("lowered thread %d has nice %d, want %d", o.tid, o.nice, backgroundNice)
@@ -83,6 +103,7 @@ func TestLowerBackgroundPriorityLowersOnlyItsThreadAndEndsWithIt(t *testing.T) {
 // thread of the process is left lowered, so the writers' and readers'
 // goroutines never run at the background priority.
 func TestFlushAndCompactionRunLoweredAndLeaveNoLoweredThread(t *testing.T) {
+	fakeIdle(t, 0.5)
 	if n := lowered(t); len(n) > 0 {
 		t.Fatalf("threads %v lowered before the test", n)
 	}
@@ -144,5 +165,61 @@ func TestFlushAndCompactionRunLoweredAndLeaveNoLoweredThread(t *testing.T) {
 			t.Fatalf("threads %v still lowered after the work ended", n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// On a busy machine a job keeps its normal priority and its thread.
+func TestBusyMachineKeepsJobsAtNormalPriority(t *testing.T) {
+	fakeIdle(t, minIdleToLower/2)
+	type outcome struct {
+		nice    int
+		lowered bool
+		err     error
+	}
+	done := make(chan outcome)
+	go func() {
+		lowered, err := lowerBackgroundPriority()
+		nice, _ := threadNice(t, syscall.Gettid())
+		done <- outcome{nice, lowered, err}
+	}()
+	if o := <-done; o.lowered || o.err != nil || o.nice != 0 {
+		t.Fatalf("busy machine: lowered %v, nice %d, err %v", o.lowered, o.nice, o.err)
+	}
+}
+
+func TestIdleSamplerWindows(t *testing.T) {
+	type reading struct{ idle, total uint64 }
+	steps := []struct {
+		name   string
+		read   reading
+		want   float64
+		wantOK bool
+	}{
+		{"since boot", reading{300, 1000}, 0.3, true},
+		{"a busy window", reading{310, 1100}, 0.1, true},
+		{"too short a window repeats the last", reading{315, 1110}, 0.1, true},
+		{"the short window counts in the next", reading{400, 1200}, 0.9, true},
+		{"counters going back", reading{10, 50}, 0, false},
+		{"a new baseline after them", reading{60, 150}, 0.5, true},
+	}
+	var cur reading
+	s := &idleSampler{read: func() (uint64, uint64, bool) { return cur.idle, cur.total, true }}
+	for _, st := range steps {
+		cur = st.read
+		got, ok := s.sample()
+		if ok != st.wantOK || (ok && (got < st.want-1e-9 || got > st.want+1e-9)) {
+			t.Fatalf("%s: got %v %v, want %v %v", st.name, got, ok, st.want, st.wantOK)
+		}
+	}
+	unreadable := &idleSampler{read: func() (uint64, uint64, bool) { return 0, 0, false }}
+	if _, ok := unreadable.sample(); ok {
+		t.Fatal("unreadable counters gave a fraction")
+	}
+}
+
+func TestReadProcStat(t *testing.T) {
+	idle, total, ok := readProcStat()
+	if !ok || total == 0 || idle > total {
+		t.Fatalf("readProcStat: idle %d total %d ok %v", idle, total, ok)
 	}
 }

@@ -4,4 +4,4 @@ package wal
 
 // lowerBackgroundPriority is Linux-only (per-thread nice values); elsewhere
 // flushes and compactions run at normal priority.
-func lowerBackgroundPriority() (tid int, err error) { return 0, nil }
+func lowerBackgroundPriority() (lowered bool, err error) { return false, nil }

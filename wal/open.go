@@ -40,18 +40,27 @@ const (
 	lBaseMaxBytes         = 256 << 20
 
 	// backgroundNice is the nice value of the threads that run Pebble's
-	// flushes and compactions (lowerBackgroundPriority). A flush is a
-	// burst of CPU; on a small machine requests queued behind it and made
-	// the latency tail. At nice 5 the kernel runs a woken request thread
-	// first, while the job still gets about a quarter of a core against
-	// the request threads when every core is busy, enough to keep up with
-	// ingest. Open-loop http at 14,800/s (half the peak) for 30 s, 3
-	// alternating runs on a 2-core VM: p99 9.2/5.9/7.2 ms at nice 0 against
-	// 5.6/4.0/4.2 at nice 5; nice 10 gave 53/5.0/5.4, and in closed-loop
-	// http-batch=1000 it starved compaction into a write stall (172k
-	// charges/s, max 3.6 s, in one of three runs); nice 5 there:
-	// 181/206/212k against 189/196/214k at nice 0.
+	// flushes and compactions while the machine has idle CPU
+	// (lowerBackgroundPriority). A flush is a burst of CPU; on a small
+	// machine requests queued behind it and made the latency tail. At nice
+	// 5 the kernel runs a woken request thread first and the job takes the
+	// idle CPU. Open-loop http at 14,800/s (half the peak) for 30 s, 3
+	// alternating runs on a 2-core VM, every job lowered: p99 9.2/5.9/7.2
+	// ms at nice 0 against 5.6/4.0/4.2 at nice 5 (nice 10: 53/5.0/5.4).
+	// With minIdleToLower, later and on a noisier machine: 11.7/8.5/15.5
+	// against 5.6/5.5/5.3 ms.
 	backgroundNice = 5
+	// minIdleToLower is the idle fraction of the machine's CPU, since the
+	// previous job began, below which a job runs at normal priority. On a
+	// saturated machine a lowered job falls behind ingest, and Pebble
+	// stops writes until it catches up: closed-loop http-batch=1000 with
+	// every job lowered had stalls of 1.2-2.5 s in 3 of 4 runs and a
+	// median of 184k charges/s against 206k at nice 0 (4 alternating
+	// runs); with this bound, 4 runs: median 200k against 204k, the
+	// longest request 453 ms against 480 ms. Measured with vmstat on the
+	// 2-core VM: http-batch leaves 3-4% idle (iowait included), closed-loop
+	// http 18-23%, http at half its peak 25-32%.
+	minIdleToLower = 0.10
 )
 
 // Options are the optional settings of OpenWith; the zero value is what Open
