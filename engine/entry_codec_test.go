@@ -43,18 +43,25 @@ func TestStoredEntryRoundTrip(t *testing.T) {
 		rng.Read(e.Hash[:])
 		data := AppendStoredEntry(nil, &e)
 		var got Entry
-		canonical, err := DecodeStoredEntry(data, &got)
-		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
+		hashed, err := DecodeStoredEntry(data, e.OrgID, e.ID, &got)
+		if err != nil || !hashed {
+			t.Fatalf("case %d: hashed %v, %v", i, hashed, err)
 		}
 		if !reflect.DeepEqual(got, e) {
 			t.Fatalf("case %d: round trip\n got %+v\nwant %+v", i, got, e)
 		}
-		if !bytes.Equal(canonical, AppendEntry(nil, &e)) {
-			t.Fatalf("case %d: canonical bytes differ from AppendEntry", i)
+		// The store's bytes leave out the org and id its key holds.
+		if want := len(AppendEntry(nil, &e)) + len(e.Hash) - (len(e.OrgID) + 1) - (len(e.ID) + 1); len(data) > want {
+			t.Fatalf("case %d: %d stored bytes, want at most %d", i, len(data), want)
+		}
+		// The first binary format, canonical bytes then hash, still reads
+		// the same.
+		var v1 Entry
+		if hashed, err := DecodeStoredEntry(append(AppendEntry(nil, &e), e.Hash[:]...), "org_other", "ct_other", &v1); err != nil || !hashed || !reflect.DeepEqual(v1, e) {
+			t.Fatalf("case %d: formatV1 entry decoded as %+v, %v, %v", i, v1, hashed, err)
 		}
 		// Any truncation is refused, never misread.
-		if _, err := DecodeStoredEntry(data[:len(data)-1], &got); err == nil && len(data) > 33 {
+		if _, err := DecodeStoredEntry(data[:len(data)-1], e.OrgID, e.ID, &got); err == nil && len(data) > 33 {
 			if bytes.Equal(AppendStoredEntry(nil, &got), data[:len(data)-1]) {
 				continue // a shorter valid encoding is still read exactly
 			}
@@ -70,7 +77,7 @@ func TestDecodeStoredEntryReadsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got Entry
-	if _, err := DecodeStoredEntry(data, &got); err != nil || !reflect.DeepEqual(got, e) {
+	if hashed, err := DecodeStoredEntry(data, "org_1", "ct_1", &got); err != nil || hashed || !reflect.DeepEqual(got, e) {
 		t.Fatalf("JSON entry decoded as %+v, %v", got, err)
 	}
 }

@@ -32,7 +32,7 @@ func TestAuditFindsTampering(t *testing.T) {
 			// its lowest bit, leaving a well-formed entry that says another
 			// amount.
 			var e engine.Entry
-			if _, err := engine.DecodeStoredEntry(v, &e); err != nil {
+			if _, err := engine.DecodeStoredEntry(v, orgOf(k), idOf(k), &e); err != nil {
 				t.Fatal(err)
 			}
 			e.AmountMicros ^= 1 << 1
@@ -47,6 +47,14 @@ func TestAuditFindsTampering(t *testing.T) {
 			set(t, db, k, v)
 			return idOf(k)
 		}, ""}, // hash_mismatch, or unreadable_entry if the flip broke the encoding
+		{"an entry moved to another key of its org", func(t *testing.T, db *pebble.DB, keys [][]byte) string {
+			// The stored bytes do not name the entry's id: the key does, and
+			// the hash covers it.
+			moved := append(bytes.Clone(keys[6]), '0') // sorts right after it
+			set(t, db, moved, get(t, db, keys[6]))
+			del(t, db, keys[6])
+			return idOf(moved)
+		}, engine.AuditHash},
 		{"an entry removed from the middle", func(t *testing.T, db *pebble.DB, keys [][]byte) string {
 			del(t, db, keys[4])
 			return idOf(keys[5]) // the next entry no longer chains
@@ -120,6 +128,9 @@ func entryKeys(t *testing.T, db *pebble.DB, org string) [][]byte {
 }
 
 func idOf(k []byte) string { return string(k[bytes.LastIndexByte(k, '/')+1:]) }
+
+// orgOf is the org of an entry key, t/<org>/<id>.
+func orgOf(k []byte) string { return string(k[2:bytes.LastIndexByte(k, '/')]) }
 
 func get(t *testing.T, db *pebble.DB, k []byte) []byte {
 	v, closer, err := db.Get(k)

@@ -44,7 +44,7 @@ func (s *State) Transactions(org string, q engine.TxQuery) ([]engine.EntryView, 
 			return nil, false, err
 		}
 		var e engine.Entry
-		if _, err := engine.DecodeStoredEntry(v, &e); err != nil {
+		if _, err := engine.DecodeStoredEntry(v, org, string(it.Key()[len(prefix):]), &e); err != nil {
 			return nil, false, err
 		}
 		if q.Type != 0 && e.Type != q.Type {
@@ -94,7 +94,7 @@ func (s *State) Transaction(org, id string) (engine.EntryView, bool, error) {
 		return engine.EntryView{}, false, err
 	}
 	var v engine.EntryView
-	if _, err := engine.DecodeStoredEntry(raw, &v.Entry); err != nil {
+	if _, err := engine.DecodeStoredEntry(raw, org, id, &v.Entry); err != nil {
 		return engine.EntryView{}, false, err
 	}
 	views := []engine.EntryView{v}
@@ -162,6 +162,7 @@ func (s *State) Audit() (Audit, error) {
 	defer snap.Close()
 	a := Audit{LedgerSums: make(map[string]int64), ChainHeads: make(map[string]engine.ChainHash)}
 	balances := make(map[string]int64) // the running balance_after, resynchronized after a break
+	var canonical []byte               // the bytes an entry's hash covers, rebuilt per entry
 	err := scanReader(snap, []byte{prefixEntry, keySep}, func(k, v []byte) error {
 		a.Entries++
 		org, id, ok := splitOrgScoped(k)
@@ -170,7 +171,7 @@ func (s *State) Audit() (Audit, error) {
 			return nil
 		}
 		var e engine.Entry
-		canonical, err := engine.DecodeStoredEntry(v, &e)
+		hashed, err := engine.DecodeStoredEntry(v, org, id, &e)
 		switch {
 		case err != nil:
 			a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, EntryID: id, Problem: engine.AuditUnreadable})
@@ -187,7 +188,10 @@ func (s *State) Audit() (Audit, error) {
 		balances[org] = e.BalanceAfterMicros
 		// Entries stored as JSON by an earlier version carry no hash: the
 		// chain starts after them.
-		if canonical != nil && engine.NextChainHash(a.ChainHeads[org], canonical) != e.Hash {
+		if hashed {
+			canonical = engine.AppendEntry(canonical[:0], &e)
+		}
+		if hashed && engine.NextChainHash(a.ChainHeads[org], canonical) != e.Hash {
 			a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, EntryID: id, Problem: engine.AuditHash})
 		}
 		a.ChainHeads[org] = e.Hash

@@ -296,7 +296,7 @@ func (s *State) Txn(orgID, txID string) (engine.TxnState, bool) {
 		return t, false
 	}
 	var e engine.Entry
-	if _, err := engine.DecodeStoredEntry(raw, &e); err != nil {
+	if _, err := engine.DecodeStoredEntry(raw, orgID, txID, &e); err != nil {
 		panic(fmt.Sprintf("wal: decode entry %s/%s: %v", orgID, txID, err))
 	}
 	return engine.TxnFromEntry(&e), true
