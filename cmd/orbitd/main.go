@@ -144,7 +144,8 @@ func run(cfg config) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	procs := oversubscribeProcs()
-	logger.Debug("scheduler", "gomaxprocs", procs, "cpus", runtime.NumCPU())
+	gcPercent, memLimit := tuneGC()
+	logger.Debug("runtime", "gomaxprocs", procs, "cpus", runtime.NumCPU(), "gogc", gcPercent, "gomemlimit", memLimit)
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}
