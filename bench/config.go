@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orbit/orbit/internal/gctune"
 )
 
 // Scenarios, in the order `orbit-bench --scenario all` runs them.
@@ -177,11 +180,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	switch cfg.Scenario {
 	case "engine":
+		defer asOrbitdGC()()
 		return runEngine(ctx, &cfg)
 	case "durable":
+		defer asOrbitdGC()()
 		return runDurable(ctx, &cfg)
 	default:
 		return runHTTP(ctx, &cfg)
+	}
+}
+
+// asOrbitdGC sets this process's garbage collector as orbitd sets its own
+// (gctune), for the in-process scenarios, which measure the pipeline as
+// orbitd runs it; the function it returns restores the harness's settings.
+func asOrbitdGC() (restore func()) {
+	percent := debug.SetGCPercent(100)
+	debug.SetGCPercent(percent)
+	limit := debug.SetMemoryLimit(-1)
+	gctune.Apply()
+	return func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
 	}
 }
 

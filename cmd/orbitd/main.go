@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orbit/orbit/internal/gctune"
 	"github.com/orbit/orbit/raftstore"
 	"github.com/orbit/orbit/server"
 )
@@ -144,7 +145,7 @@ func run(cfg config) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	procs := oversubscribeProcs()
-	gcPercent, memLimit := tuneGC()
+	gcPercent, memLimit := gctune.Apply()
 	logger.Debug("runtime", "gomaxprocs", procs, "cpus", runtime.NumCPU(), "gogc", gcPercent, "gomemlimit", memLimit)
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err

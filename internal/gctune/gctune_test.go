@@ -1,4 +1,4 @@
-package main
+package gctune
 
 import (
 	"math"
@@ -10,7 +10,7 @@ import (
 // TestTuneGC: orbitd's GOGC and a memory limit of half the available
 // memory, unless the environment sets them (then the runtime's values,
 // which Go read from it at start, stay).
-func TestTuneGC(t *testing.T) {
+func TestApply(t *testing.T) {
 	percentBefore := debug.SetGCPercent(100)
 	limitBefore := debug.SetMemoryLimit(math.MaxInt64)
 	defer func() {
@@ -26,7 +26,7 @@ func TestTuneGC(t *testing.T) {
 	if avail <= 0 {
 		t.Fatal("no available memory found")
 	}
-	percent, limit := tuneGC()
+	percent, limit := Apply()
 	if percent != gcPercent || debug.SetGCPercent(gcPercent) != gcPercent {
 		t.Fatalf("without GOGC: returned %d, want %d in force", percent, gcPercent)
 	}
@@ -38,7 +38,7 @@ func TestTuneGC(t *testing.T) {
 	debug.SetMemoryLimit(123 << 20)
 	t.Setenv("GOGC", "77")
 	t.Setenv("GOMEMLIMIT", "123MiB")
-	if percent, limit := tuneGC(); percent != 77 || limit != 123<<20 {
+	if percent, limit := Apply(); percent != 77 || limit != 123<<20 {
 		t.Fatalf("with GOGC and GOMEMLIMIT set: %d and %d, want them left at 77 and %d", percent, limit, 123<<20)
 	}
 }

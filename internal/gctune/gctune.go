@@ -1,4 +1,4 @@
-package main
+package gctune
 
 import (
 	"os"
@@ -25,11 +25,11 @@ const (
 	memLimitShare = 0.5
 )
 
-// tuneGC sets the collector's target to gcPercent unless GOGC is set, and
+// Apply sets the collector's target to gcPercent unless GOGC is set, and
 // a soft memory limit of memLimitShare of the available memory unless
 // GOMEMLIMIT is set (or the memory cannot be found). It returns the
 // settings in force.
-func tuneGC() (percent int, limitBytes int64) {
+func Apply() (percent int, limitBytes int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
