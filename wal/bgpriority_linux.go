@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -25,15 +26,18 @@ import (
 // than a restore at the end. A failure (a sandbox that forbids
 // setpriority) leaves the job at normal priority, as before.
 func lowerBackgroundPriority() (lowered bool, err error) {
-	if idle, ok := machineIdle.sample(); !ok || idle < minIdleToLower {
+	if idle, ok := machineIdle.Load().sample(); !ok || idle < minIdleToLower {
 		return false, nil
 	}
 	runtime.LockOSThread()
 	return true, syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), backgroundNice)
 }
 
-// machineIdle measures the machine's idle CPU between background jobs.
-var machineIdle = &idleSampler{read: readProcStat}
+// machineIdle measures the machine's idle CPU between background jobs (a
+// pointer that tests swap).
+var machineIdle atomic.Pointer[idleSampler]
+
+func init() { machineIdle.Store(&idleSampler{read: readProcStat}) }
 
 // idleSampler gives the fraction of the machine's CPU time that was idle
 // between two calls of sample, from the kernel's counters.

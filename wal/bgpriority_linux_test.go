@@ -54,14 +54,14 @@ func fakeIdle(t *testing.T, fraction float64) {
 	t.Helper()
 	var ticks uint64
 	var mu sync.Mutex
-	saved := machineIdle
-	machineIdle = &idleSampler{read: func() (idle, total uint64, ok bool) {
+	saved := machineIdle.Load()
+	machineIdle.Store(&idleSampler{read: func() (idle, total uint64, ok bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		ticks += 1000
 		return uint64(float64(ticks) * fraction), ticks, true
-	}}
-	t.Cleanup(func() { machineIdle = saved })
+	}})
+	t.Cleanup(func() { machineIdle.Store(saved) })
 }
 
 func TestLowerBackgroundPriorityLowersOnlyItsThreadAndEndsWithIt(t *testing.T) {
