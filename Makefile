@@ -97,7 +97,7 @@ chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # bench: Go benchmarks; bench-load: the orbit-bench standard set (engine,
-# durable, http, http-batch, reservations, hot-org); bench-compare: ours and
+# durable with 1 and 1,000 charges per submit, http, http-batch, reservations, hot-org); bench-compare: ours and
 # the peers in ../shared/peers (PostgreSQL, Redis, HTTP ceiling) in one run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./raftstore/ ./wal/ ./server/jsonx/
