@@ -194,9 +194,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // (gctune), for the in-process scenarios, which measure the pipeline as
 // orbitd runs it; the function it returns restores the harness's settings.
 func asOrbitdGC() (restore func()) {
-	percent := debug.SetGCPercent(100)
-	debug.SetGCPercent(percent)
-	limit := debug.SetMemoryLimit(-1)
+	percent, limit := gctune.Current()
 	gctune.Apply()
 	return func() {
 		debug.SetGCPercent(percent)

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,37 +14,63 @@ import (
 	"time"
 )
 
-// threadNice reads a thread's nice value from /proc (field 19 of stat).
-func threadNice(t *testing.T, tid int) (int, bool) {
-	t.Helper()
+// threadNice reads a thread's nice value from /proc (field 19 of stat);
+// alive is false once the thread has ended. It returns errors rather than
+// failing the test: goroutines other than the test's call it.
+func threadNice(tid int) (nice int, alive bool, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
 	if err != nil {
-		return 0, false // the thread has ended
+		return 0, false, nil
 	}
 	// The command name (field 2) is in parentheses and may hold spaces.
 	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	nice, err := strconv.Atoi(fields[16]) // field 19 counted from field 3
-	if err != nil {
-		t.Fatalf("parse stat of thread %d: %v", tid, err)
+	if len(fields) < 17 {
+		return 0, true, fmt.Errorf("stat of thread %d: %d fields", tid, len(fields)+2)
 	}
-	return nice, true
+	nice, err = strconv.Atoi(fields[16]) // field 19 counted from field 3
+	if err != nil {
+		return 0, true, fmt.Errorf("stat of thread %d: %v", tid, err)
+	}
+	return nice, true, nil
+}
+
+// mustThreadNice is threadNice on the test's goroutine.
+func mustThreadNice(t *testing.T, tid int) (nice int, alive bool) {
+	t.Helper()
+	nice, alive, err := threadNice(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nice, alive
 }
 
 // lowered lists the process's threads whose nice value is backgroundNice,
 // but for the main thread: Go cannot end it when a goroutine exits locked to
 // it, so it parks it for good instead, and no goroutine runs on it again.
-func lowered(t *testing.T) []int {
-	t.Helper()
+func lowered() ([]int, error) {
 	tasks, err := filepath.Glob("/proc/self/task/*")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var out []int
 	for _, p := range tasks {
 		tid, _ := strconv.Atoi(filepath.Base(p))
-		if n, ok := threadNice(t, tid); ok && n == backgroundNice && tid != os.Getpid() {
+		n, alive, err := threadNice(tid)
+		if err != nil {
+			return nil, err
+		}
+		if alive && n == backgroundNice && tid != os.Getpid() {
 			out = append(out, tid)
 		}
+	}
+	return out, nil
+}
+
+func mustLowered(t *testing.T) []int {
+	t.Helper()
+	out, err := lowered()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -75,8 +102,8 @@ func TestLowerBackgroundPriorityLowersOnlyItsThreadAndEndsWithIt(t *testing.T) {
 	go func() {
 		lowered, err := lowerBackgroundPriority()
 		tid := syscall.Gettid()
-		nice, _ := threadNice(t, tid)
-		done <- outcome{tid, nice, lowered, err}
+		nice, _, statErr := threadNice(tid)
+		done <- outcome{tid, nice, lowered, errors.Join(err, statErr)}
 	}()
 	o := <-done
 	if o.err != nil || !o.lowered {
@@ -89,7 +116,7 @@ func TestLowerBackgroundPriorityLowersOnlyItsThreadAndEndsWithIt(t *testing.T) {
 	// no other goroutine can be scheduled on it.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, alive := threadNice(t, o.tid); !alive || o.tid == os.Getpid() {
+		if _, alive := mustThreadNice(t, o.tid); !alive || o.tid == os.Getpid() {
 			break // ended, or the main thread, which Go parks for good
 		}
 		if time.Now().After(deadline) {
@@ -104,7 +131,7 @@ func TestLowerBackgroundPriorityLowersOnlyItsThreadAndEndsWithIt(t *testing.T) {
 // goroutines never run at the background priority.
 func TestFlushAndCompactionRunLoweredAndLeaveNoLoweredThread(t *testing.T) {
 	fakeIdle(t, 0.5)
-	if n := lowered(t); len(n) > 0 {
+	if n := mustLowered(t); len(n) > 0 {
 		t.Fatalf("threads %v lowered before the test", n)
 	}
 	db, err := Open(t.TempDir(), nil)
@@ -114,16 +141,21 @@ func TestFlushAndCompactionRunLoweredAndLeaveNoLoweredThread(t *testing.T) {
 	defer db.Close()
 	seen := make(chan int, 64)
 	stopWatch := make(chan struct{})
-	watchDone := make(chan struct{})
+	watchDone := make(chan error, 1)
 	go func() { // samples the threads while Pebble works
-		defer close(watchDone)
 		for {
 			select {
 			case <-stopWatch:
+				watchDone <- nil
 				return
 			default:
 			}
-			for _, tid := range lowered(t) {
+			tids, err := lowered()
+			if err != nil {
+				watchDone <- err
+				return
+			}
+			for _, tid := range tids {
 				select {
 				case seen <- tid:
 				default:
@@ -152,15 +184,17 @@ func TestFlushAndCompactionRunLoweredAndLeaveNoLoweredThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(stopWatch)
-	<-watchDone
+	if err := <-watchDone; err != nil {
+		t.Fatal(err)
+	}
 	if len(seen) == 0 {
 		t.Fatal("no flush or compaction was seen on a lowered thread")
 	}
-	if n, ok := threadNice(t, syscall.Gettid()); !ok || n != 0 {
+	if n, ok := mustThreadNice(t, syscall.Gettid()); !ok || n != 0 {
 		t.Fatalf("the committing thread has nice %d, want 0", n)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for n := lowered(t); len(n) > 0; n = lowered(t) {
+	for n := mustLowered(t); len(n) > 0; n = mustLowered(t) {
 		if time.Now().After(deadline) {
 			t.Fatalf("threads %v still lowered after the work ended", n)
 		}
@@ -179,8 +213,8 @@ func TestBusyMachineKeepsJobsAtNormalPriority(t *testing.T) {
 	done := make(chan outcome)
 	go func() {
 		lowered, err := lowerBackgroundPriority()
-		nice, _ := threadNice(t, syscall.Gettid())
-		done <- outcome{nice, lowered, err}
+		nice, _, statErr := threadNice(syscall.Gettid())
+		done <- outcome{nice, lowered, errors.Join(err, statErr)}
 	}()
 	if o := <-done; o.lowered || o.err != nil || o.nice != 0 {
 		t.Fatalf("busy machine: lowered %v, nice %d, err %v", o.lowered, o.nice, o.err)

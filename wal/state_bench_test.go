@@ -15,9 +15,9 @@ import (
 //
 // The writes=1/N variants measure a design not built: writing state behind
 // the log, one Pebble batch per N applied batches. Usage rows (summed per
-// write) and the applied index then land once per N instead of once per
-// batch; org records still land once per batch that touched them, because
-// Changes carries one copy per Apply and the write keeps every copy.
+// write), org records and the applied index then land once per write for
+// each key (sortedWrites drops superseded copies) instead of once per
+// batch; entries and references are new keys either way.
 func BenchmarkStateWrite(b *testing.B) {
 	b.Run("charges=1024", func(b *testing.B) { benchStateWrite(b, 1024, 100, 1) })
 	b.Run("charges=8", func(b *testing.B) { benchStateWrite(b, 8, 1000, 1) })

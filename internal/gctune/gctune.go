@@ -3,8 +3,6 @@ package gctune
 import (
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 )
 
 const (
@@ -32,23 +30,19 @@ func Apply() (percent int, limitBytes int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	percent = debug.SetGCPercent(-1) // read it back...
-	debug.SetGCPercent(percent)      // ...and restore it
 	if os.Getenv("GOMEMLIMIT") == "" {
 		if avail := availableMemory(); avail > 0 {
 			debug.SetMemoryLimit(int64(float64(avail) * memLimitShare))
 		}
 	}
-	return percent, debug.SetMemoryLimit(-1) // a negative input only reads
+	return Current()
 }
 
-// parseCgroupLimit reads a cgroup memory limit file: bytes, or "max" (v2)
-// for none; 0 for none or unreadable. cgroup v1 writes a huge number for
-// none, which the caller's comparison with the RAM discards.
-func parseCgroupLimit(s string) int64 {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0
-	}
-	return n
+// Current returns the collector's settings in force: GOGC (-1 for off) and
+// the soft memory limit in bytes (math.MaxInt64 for none). Go has no
+// getter for GOGC, so it is set to itself and the previous value kept.
+func Current() (percent int, limitBytes int64) {
+	percent = debug.SetGCPercent(-1)
+	debug.SetGCPercent(percent)
+	return percent, debug.SetMemoryLimit(-1) // a negative input only reads
 }

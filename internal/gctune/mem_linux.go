@@ -2,6 +2,8 @@ package gctune
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -21,4 +23,15 @@ func availableMemory() int64 {
 		}
 	}
 	return ram
+}
+
+// parseCgroupLimit reads a cgroup memory limit file: bytes, or "max" (v2)
+// for none; 0 for none or unreadable. cgroup v1 writes a huge number for
+// none, which the caller's comparison with the RAM discards.
+func parseCgroupLimit(s string) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
 }
