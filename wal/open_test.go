@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/hashicorp/raft"
@@ -116,4 +118,104 @@ func TestOpenDefaultsAndCatchFatal(t *testing.T) {
 		defer CatchFatal(&err)
 		panic("other")
 	}()
+}
+
+// Tables are written in 16 KiB MinLZ blocks, and a database whose tables an
+// earlier build wrote in Pebble's default blocks (4 KiB, Snappy) opens,
+// reads, and is rewritten by a compaction without losing a key.
+func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
+	dir := t.TempDir()
+	value := func(i int) []byte { return []byte(strings.Repeat(fmt.Sprintf("entry %06d ", i), 20)) }
+	put := func(db *pebble.DB, from, to int) {
+		t.Helper()
+		b := db.NewBatch()
+		for i := from; i < to; i++ {
+			if err := b.Set(fmt.Appendf(nil, "t/org/%06d", i), value(i), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// codecs counts the live tables with Snappy and with MinLZ blocks, and
+	// returns the smallest mean size of a table's data blocks, uncompressed.
+	codecs := func(db *pebble.DB) (snappy, minlz, minBlock int) {
+		t.Helper()
+		levels, err := db.SSTables(pebble.WithProperties())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, level := range levels {
+			for _, tbl := range level {
+				stats := tbl.Properties.CompressionStats
+				if strings.Contains(stats, "Snappy") {
+					snappy++
+				}
+				if strings.Contains(stats, "MinLZ") {
+					minlz++
+				}
+				p := tbl.Properties
+				if mean := int((p.RawKeySize + p.RawValueSize) / max(p.NumDataBlocks, 1)); minBlock == 0 || mean < minBlock {
+					minBlock = mean
+				}
+			}
+		}
+		return snappy, minlz, minBlock
+	}
+
+	old := &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: quietPebble{}}
+	for i := range old.Levels {
+		old.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.SnappyCompression }
+		old.Levels[i].BlockSize = 4 << 10
+	}
+	db, err := pebble.Open(dir, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(db, 0, 1000)
+	if s, m, block := codecs(db); s == 0 || m != 0 || block > 8<<10 {
+		t.Fatalf("the earlier build's tables: %d Snappy, %d MinLZ, blocks of %d bytes; want Snappy only, 4 KiB", s, m, block)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = OpenWith(dir, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	put(db, 1000, 2000)
+	if s, m, _ := codecs(db); s == 0 || m == 0 {
+		t.Fatalf("after a flush: %d Snappy, %d MinLZ tables; want both", s, m)
+	}
+	if err := db.Compact(context.Background(), []byte("t/"), []byte("t0"), false); err != nil {
+		t.Fatal(err)
+	}
+	if s, m, block := codecs(db); s != 0 || m == 0 || block < 12<<10 {
+		t.Fatalf("after a full compaction: %d Snappy, %d MinLZ tables, blocks of %d bytes; want MinLZ only, 16 KiB", s, m, block)
+	}
+	for i := 0; i < 2000; i++ {
+		v, closer, err := db.Get(fmt.Appendf(nil, "t/org/%06d", i))
+		if err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if string(v) != string(value(i)) {
+			t.Fatalf("key %d: read %q", i, v)
+		}
+		closer.Close()
+	}
+}
+
+// quietPebble drops Pebble's logging.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
 }
