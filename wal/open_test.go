@@ -167,7 +167,8 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 		return snappy, minlz, minBlock
 	}
 
-	old := &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: quietPebble{}}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	old := &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: pebbleLogger{l: quiet}}
 	for i := range old.Levels {
 		old.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.SnappyCompression }
 		old.Levels[i].BlockSize = 4 << 10
@@ -184,7 +185,7 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err = OpenWith(dir, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	db, err = OpenWith(dir, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +210,4 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 		}
 		closer.Close()
 	}
-}
-
-// quietPebble drops Pebble's logging.
-type quietPebble struct{}
-
-func (quietPebble) Infof(string, ...any)  {}
-func (quietPebble) Errorf(string, ...any) {}
-func (quietPebble) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
 }

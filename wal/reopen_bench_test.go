@@ -76,24 +76,10 @@ func writeReopenState(entries int) (string, error) {
 	}
 	st := NewState(db)
 	e := engine.New(0, st)
-	ch := &engine.Changes{}
-	var create []engine.Command
-	for i := 0; i < reopenOrgs; i++ {
-		create = append(create, engine.Command{Kind: engine.CmdCreateOrg, Name: "o"})
-	}
-	var ids []string
-	for _, r := range e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 1, Commands: create}, ch) {
-		ids = append(ids, r.ID)
-	}
-	var fund []engine.Command
-	for _, o := range ids {
-		fund = append(fund, engine.Command{Kind: engine.CmdAdjustment, OrgID: o, Reference: "f", AmountMicros: engine.MaxAmountMicros, BodyHash: "h"})
-	}
-	e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 2, Commands: fund}, ch)
-	if err := st.Write(ch, 0); err != nil {
+	ids, err := fundedOrgs(e, st, reopenOrgs)
+	if err != nil {
 		return "", err
 	}
-	e.Persisted()
 	const per = 1024
 	cmds := make([]engine.Command, per)
 	index := uint64(2)

@@ -45,30 +45,16 @@ func benchStateWrite(b *testing.B, per, orgCount, applies int) {
 	defer db.Close()
 	st := NewState(db)
 	e := engine.New(0, st)
-	var orgs []string
-	ch := &engine.Changes{}
-	var create []engine.Command
-	for i := 0; i < orgCount; i++ {
-		create = append(create, engine.Command{Kind: engine.CmdCreateOrg, Name: "o"})
-	}
-	for _, r := range e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 1, Commands: create}, ch) {
-		orgs = append(orgs, r.ID)
-	}
-	var fund []engine.Command
-	for _, o := range orgs {
-		fund = append(fund, engine.Command{Kind: engine.CmdAdjustment, OrgID: o, Reference: "f", AmountMicros: engine.MaxAmountMicros, BodyHash: "h"})
-	}
-	e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 2, Commands: fund}, ch)
-	if err := st.Write(ch, 0); err != nil {
+	orgs, err := fundedOrgs(e, st, orgCount)
+	if err != nil {
 		b.Fatal(err)
 	}
-	e.Persisted()
 	cmds := make([]engine.Command, per)
 	walBefore := db.Metrics().WAL.BytesIn
 	b.ReportAllocs()
 	b.ResetTimer()
 	index := uint64(2)
-	ch = &engine.Changes{}
+	ch := &engine.Changes{}
 	for n := 0; n < b.N; n += per {
 		for i := range cmds {
 			cmds[i] = engine.Command{Kind: engine.CmdCharge, OrgID: orgs[(n+i)%orgCount], Reference: fmt.Sprint("c", n+i), Channel: "sms", AmountMicros: 4200, BodyHash: "h"}
@@ -142,24 +128,11 @@ func BenchmarkFlushAndCompact(b *testing.B) {
 // per charges per batch.
 func writeCharges(b *testing.B, st *State, n, per, orgCount int) {
 	e := engine.New(0, st)
-	ch := &engine.Changes{}
-	var create []engine.Command
-	for i := 0; i < orgCount; i++ {
-		create = append(create, engine.Command{Kind: engine.CmdCreateOrg, Name: "o"})
-	}
-	var orgs []string
-	for _, r := range e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 1, Commands: create}, ch) {
-		orgs = append(orgs, r.ID)
-	}
-	var fund []engine.Command
-	for _, o := range orgs {
-		fund = append(fund, engine.Command{Kind: engine.CmdAdjustment, OrgID: o, Reference: "f", AmountMicros: engine.MaxAmountMicros, BodyHash: "h"})
-	}
-	e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 2, Commands: fund}, ch)
-	if err := st.Write(ch, 0); err != nil {
+	orgs, err := fundedOrgs(e, st, orgCount)
+	if err != nil {
 		b.Fatal(err)
 	}
-	e.Persisted()
+	var ch *engine.Changes
 	cmds := make([]engine.Command, per)
 	index := uint64(2)
 	for n0 := 0; n0 < n; n0 += per {
@@ -182,4 +155,28 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fundedOrgs creates n orgs in log entry 1, funds each with the largest
+// amount in entry 2, writes both to st, and returns the orgs' ids.
+func fundedOrgs(e *engine.Engine, st *State, n int) ([]string, error) {
+	ch := &engine.Changes{}
+	create := make([]engine.Command, n)
+	for i := range create {
+		create[i] = engine.Command{Kind: engine.CmdCreateOrg, Name: "o"}
+	}
+	var orgs []string
+	for _, r := range e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 1, Commands: create}, ch) {
+		orgs = append(orgs, r.ID)
+	}
+	fund := make([]engine.Command, n)
+	for i, o := range orgs {
+		fund[i] = engine.Command{Kind: engine.CmdAdjustment, OrgID: o, Reference: "f", AmountMicros: engine.MaxAmountMicros, BodyHash: "h"}
+	}
+	e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000, Index: 2, Commands: fund}, ch)
+	if err := st.Write(ch, 0); err != nil {
+		return nil, err
+	}
+	e.Persisted()
+	return orgs, nil
 }
