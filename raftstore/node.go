@@ -76,6 +76,9 @@ type Node struct {
 	stopTicker, tickerDone chan struct{}
 	memoryReleased         chan struct{} // closed when releaseReplayMemory returns
 
+	closeOnce sync.Once
+	closeErr  error
+
 	// dbsClosed is set by Close before it closes the databases, under
 	// dbsMu, so StorageStats never reads a closed one.
 	dbsMu     sync.RWMutex
@@ -494,8 +497,13 @@ func (n *Node) admit(c *engine.Command, ns byte, admitted *[]admission) (engine.
 }
 
 // Close stops accepting writes, lets in-flight batches finish, and closes
-// raft and storage.
+// raft and storage. Later calls return the first call's result.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	close(n.stopTicker)
 	<-n.tickerDone
 	<-n.memoryReleased // it uses the state's cache

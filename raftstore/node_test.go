@@ -220,3 +220,19 @@ func TestSnapshotRestoreReplacesState(t *testing.T) {
 	}
 	mustAuditClean(t, dst)
 }
+
+// A second Close returns the first's result instead of panicking: a test
+// cluster's cleanup closes every node, including one a failed restart had
+// already closed.
+func TestCloseTwice(t *testing.T) {
+	n := mustOpen(t, t.TempDir(), freeAddr(t))
+	if err := n.Close(); err != nil {
+		t.Fatalf("first close: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := n.Submit(context.Background(), []engine.Command{{Kind: engine.CmdCreateOrg, Name: "o"}}); err == nil {
+		t.Fatal("a closed node accepted a write")
+	}
+}

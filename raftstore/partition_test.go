@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,8 +50,18 @@ func (f *faultNet) listen(self int) (*faultLayer, error) { return f.listenOn(sel
 
 // listenOn opens node self's stream layer on addr (after a restart: the
 // address its cluster configuration names).
+//
+// Reopening a node on its old address can find the port briefly taken: an
+// outgoing connection anywhere on the machine may have been given it as its
+// source port after the old listener closed (it is in the ephemeral range),
+// or a peer's dial to the closed port connected to itself. Such holds end
+// when the connection does, so the bind is retried for a while.
 func (f *faultNet) listenOn(self int, addr string) (*faultLayer, error) {
 	ln, err := net.Listen("tcp", addr)
+	for deadline := time.Now().Add(15 * time.Second); errors.Is(err, syscall.EADDRINUSE) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
