@@ -6,8 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/orbit/orbit/internal/cputime"
 )
 
 // clockTicksPerSecond is USER_HZ, the unit of utime and stime in
@@ -72,16 +73,6 @@ func ProcRSS(pid int) (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
-// SelfCPU returns this process's user+sys CPU time (getrusage), which is
-// finer than /proc's clock ticks.
-func SelfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // cpuMeter measures the CPU time a set of processes spends between start
 // and stop. pid 0 means this process.
 type cpuMeter struct {
@@ -92,7 +83,7 @@ type cpuMeter struct {
 
 func cpuOf(pid int) (time.Duration, error) {
 	if pid == 0 {
-		return SelfCPU(), nil
+		return cputime.Self(), nil
 	}
 	return ProcCPU(pid)
 }

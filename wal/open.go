@@ -81,24 +81,27 @@ const (
 // columnar block writer has a cost per block, and BenchmarkFlushAndCompact
 // (200,000 charges flushed and compacted) spends 1.79 us of CPU per charge
 // with 4 KiB Snappy blocks against 1.14 with 16 KiB MinLZ ones (benchstat,
-// 6 runs; 0.85-0.97 at 64 KiB). The block size does it: the two codecs
-// cost the same there. A point
-// read that misses the block cache decompresses 16 KiB instead of 4; the
-// hot point reads (a charge's reference) are answered by the reference
-// filter first and rarely reach a block.
+// 6 runs). The block size does it: with the block size fixed, the two
+// codecs cost the same there; with Snappy, 64 KiB blocks gave 0.85-0.97
+// (3 runs), but 32 KiB did not beat 16 end to end. A point read that
+// misses the block cache decompresses 16 KiB instead of 4; the hot point
+// reads (a charge's reference) are answered by the reference filter first
+// and rarely reach a block.
 //
 // tableCompression: MinLZ instead of Pebble's default Snappy, the same
 // ratio on ledger blocks (a 10 s http-batch run left 140 against 149
 // bytes of state per charge) with a cheaper encoder (5.4% against 6.9% of
-// the server's CPU in two profiles of http-batch=1000 at 4 KiB blocks). No compression at all was slower
-// (more bytes through every compaction). MinLZ needs table format v6,
+// the server's CPU in two profiles of http-batch=1000 at 4 KiB blocks).
+// No compression at all was slower (more bytes through every compaction). MinLZ needs table format v6,
 // which FormatNewest selects. Tables written earlier (Snappy, 4 KiB) stay
 // readable, as both are recorded per table and per block, and compactions
 // rewrite them over time.
 //
 // Together, closed-loop http-batch=1000 on the 2-core VM, 5 alternating
 // 12 s runs: median 236.3k against 220.4k charges/s, ahead in 4 of 5 pairs
-// (MinLZ alone, 6 pairs: 228.2k against 217.7k).
+// (MinLZ alone, 6 pairs: 228.2k against 217.7k). The cost seen so far: at
+// half the peak rate of one-charge requests, the p99 median over 13
+// alternating 30 s pairs was 5.60 ms against 4.75 (README, Performance).
 var (
 	tableBlockSize   = 16 << 10
 	tableCompression = sstable.MinLZCompression

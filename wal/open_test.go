@@ -141,9 +141,9 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// codecs counts the live tables with Snappy and with MinLZ blocks, and
+	// tables counts the live tables with Snappy and with MinLZ blocks, and
 	// returns the smallest mean size of a table's data blocks, uncompressed.
-	codecs := func(db *pebble.DB) (snappy, minlz, minBlock int) {
+	tables := func(db *pebble.DB) (snappy, minlz, minBlock int) {
 		t.Helper()
 		levels, err := db.SSTables(pebble.WithProperties())
 		if err != nil {
@@ -178,7 +178,7 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(db, 0, 1000)
-	if s, m, block := codecs(db); s == 0 || m != 0 || block > 8<<10 {
+	if s, m, block := tables(db); s == 0 || m != 0 || block > 8<<10 {
 		t.Fatalf("the earlier build's tables: %d Snappy, %d MinLZ, blocks of %d bytes; want Snappy only, 4 KiB", s, m, block)
 	}
 	if err := db.Close(); err != nil {
@@ -191,13 +191,13 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 	}
 	defer db.Close()
 	put(db, 1000, 2000)
-	if s, m, _ := codecs(db); s == 0 || m == 0 {
+	if s, m, _ := tables(db); s == 0 || m == 0 {
 		t.Fatalf("after a flush: %d Snappy, %d MinLZ tables; want both", s, m)
 	}
 	if err := db.Compact(context.Background(), []byte("t/"), []byte("t0"), false); err != nil {
 		t.Fatal(err)
 	}
-	if s, m, block := codecs(db); s != 0 || m == 0 || block < 12<<10 {
+	if s, m, block := tables(db); s != 0 || m == 0 || block < 12<<10 {
 		t.Fatalf("after a full compaction: %d Snappy, %d MinLZ tables, blocks of %d bytes; want MinLZ only, 16 KiB", s, m, block)
 	}
 	for i := 0; i < 2000; i++ {

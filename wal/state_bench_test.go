@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/orbit/orbit/engine"
+	"github.com/orbit/orbit/internal/cputime"
 )
 
 // BenchmarkStateWrite measures persisting what the engine decided: the
@@ -106,14 +106,14 @@ func BenchmarkFlushAndCompact(b *testing.B) {
 				st := NewState(db)
 				writeCharges(b, st, charges, per, orgCount)
 				b.StartTimer()
-				cpu0 := processCPU()
+				cpu0 := cputime.Self()
 				if err := db.Flush(); err != nil {
 					b.Fatal(err)
 				}
 				if err := db.Compact(context.Background(), []byte{0}, []byte{0xff}, false); err != nil {
 					b.Fatal(err)
 				}
-				cpu += processCPU() - cpu0
+				cpu += cputime.Self() - cpu0
 				b.StopTimer()
 				db.Close()
 				b.StartTimer()
@@ -132,7 +132,6 @@ func writeCharges(b *testing.B, st *State, n, per, orgCount int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ch *engine.Changes
 	cmds := make([]engine.Command, per)
 	index := uint64(2)
 	for n0 := 0; n0 < n; n0 += per {
@@ -141,20 +140,13 @@ func writeCharges(b *testing.B, st *State, n, per, orgCount int) {
 				Channel: "sms", AmountMicros: 4200, BodyHash: "h", Metadata: engine.Metadata{{Key: "campaign", Value: `"spring"`}}}
 		}
 		index++
-		ch = &engine.Changes{}
+		ch := &engine.Changes{}
 		e.Apply(&engine.Batch{TimeMs: 1_700_000_000_000 + int64(index), Index: index, Commands: cmds}, ch)
 		if err := st.Write(ch, 0); err != nil {
 			b.Fatal(err)
 		}
 		e.Persisted()
 	}
-}
-
-// processCPU is the CPU time this process has used (user and system).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // fundedOrgs creates n orgs in log entry 1, funds each with the largest
