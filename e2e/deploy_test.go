@@ -30,7 +30,7 @@ func TestGrafanaDashboardUsesServedMetrics(t *testing.T) {
 	}
 	known := []string{"orbit_charges_total", "orbit_http_requests_total", "orbit_http_request_duration_seconds",
 		"orbit_raft_commit_seconds", "orbit_raft_batch_commands", "orbit_applied_commands_total", "orbit_wallets",
-		"process_resident_memory_bytes", "go_goroutines"}
+		"process_resident_memory_bytes", "go_goroutines", "orbit_storage_wal_fsync_seconds"}
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
 			ok := false

@@ -32,7 +32,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 		"orbit_raft_batch_commands", "orbit_raft_commit_seconds", "orbit_applied_commands_total", "orbit_wallets",
 		"orbit_storage_disk_bytes", "orbit_storage_block_cache_bytes", "orbit_storage_block_cache_hits_total",
 		"orbit_storage_block_cache_misses_total", "orbit_storage_memtable_bytes", "orbit_storage_l0_sublevels",
-		"orbit_storage_compactions_total", "orbit_storage_flushes_total"} {
+		"orbit_storage_compactions_total", "orbit_storage_flushes_total", "orbit_storage_wal_fsync_seconds"} {
 		if !bytes.Contains(body.Bytes(), []byte("# TYPE "+family+" ")) {
 			t.Errorf("metric family %s missing", family)
 		}
@@ -46,6 +46,22 @@ func TestMetricsPassPromlint(t *testing.T) {
 	for _, db := range []string{"raft-log", "state"} {
 		if v := metricValue(fams["orbit_storage_disk_bytes"], "db", db); v <= 0 {
 			t.Errorf("orbit_storage_disk_bytes{db=%q} = %v, want > 0", db, v)
+		}
+	}
+	// The charge waited for a sync of the raft log, which the histogram
+	// counts; its buckets are cumulative and end with every sync.
+	if h := histogramOf(fams["orbit_storage_wal_fsync_seconds"], "db", "raft-log"); h == nil || h.GetSampleCount() == 0 {
+		t.Errorf("orbit_storage_wal_fsync_seconds{db=\"raft-log\"} counts no sync after a charge: %v", h)
+	} else {
+		var prev uint64
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
+				t.Errorf("fsync bucket le=%v holds %d after %d, of %d syncs", b.GetUpperBound(), b.GetCumulativeCount(), prev, h.GetSampleCount())
+			}
+			prev = b.GetCumulativeCount()
+		}
+		if n := len(h.GetBucket()); n < 10 || n > 20 {
+			t.Errorf("fsync histogram has %d buckets, want about one per doubling from 100 us to 10 s", n)
 		}
 	}
 	// orbit_wallets counts the orgs the operator API lists.
@@ -65,23 +81,33 @@ func TestMetricsPassPromlint(t *testing.T) {
 // metricValue is the value of the family's sample whose label has value (the
 // first sample when label is empty); -1 when there is none.
 func metricValue(f *dto.MetricFamily, label, value string) float64 {
-	if f == nil {
+	m := sampleOf(f, label, value)
+	if m == nil {
 		return -1
 	}
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+// histogramOf is the histogram of the family's sample whose label has value.
+func histogramOf(f *dto.MetricFamily, label, value string) *dto.Histogram {
+	return sampleOf(f, label, value).GetHistogram()
+}
+
+// sampleOf is the family's sample whose label has value (the first sample
+// when label is empty), or nil.
+func sampleOf(f *dto.MetricFamily, label, value string) *dto.Metric {
 	for _, m := range f.GetMetric() {
-		match := label == ""
+		if label == "" {
+			return m
+		}
 		for _, l := range m.GetLabel() {
 			if l.GetName() == label && l.GetValue() == value {
-				match = true
+				return m
 			}
 		}
-		if !match {
-			continue
-		}
-		if g := m.GetGauge(); g != nil {
-			return g.GetValue()
-		}
-		return m.GetCounter().GetValue()
 	}
-	return -1
+	return nil
 }

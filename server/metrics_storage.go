@@ -39,6 +39,11 @@ var storageMetrics = []storageMetric{
 		func(s wal.DBStats) int64 { return s.Flushes }},
 }
 
+// walFsyncDesc is the latency of the database's WAL syncs: for the raft
+// log, the disk's share of every write's latency.
+var walFsyncDesc = storageDesc("orbit_storage_wal_fsync_seconds",
+	"Time to sync the database's write-ahead log to disk; every acknowledged write waits for one sync of the raft log's.")
+
 func storageDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, []string{"db"}, nil)
 }
@@ -47,6 +52,7 @@ func (c *storageCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range storageMetrics {
 		ch <- m.desc
 	}
+	ch <- walFsyncDesc
 }
 
 func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -58,6 +64,7 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, m := range storageMetrics {
 			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(s)), db)
 		}
+		ch <- prometheus.MustNewConstHistogram(walFsyncDesc, s.WALFsync.Count, s.WALFsync.SumSeconds, s.WALFsync.Buckets, db)
 	}
 }
 
