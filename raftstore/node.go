@@ -127,7 +127,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.stateCache = wal.NewCache()
-	db, err := wal.OpenWith(filepath.Join(cfg.DataDir, "state"), wal.Options{Logger: cfg.Logger, FS: cfg.StateFS, OnFatal: n.failStop, Cache: n.stateCache})
+	db, err := wal.OpenWith(filepath.Join(cfg.DataDir, "state"), wal.Options{Logger: cfg.Logger, FS: cfg.StateFS, OnFatal: n.failStop, Cache: n.stateCache, UnsyncedCommits: true})
 	if err != nil {
 		logDB.Close()
 		n.stateCache.Unref()

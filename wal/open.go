@@ -133,6 +133,10 @@ type Options struct {
 	OnFatal func(error)
 	// CacheSize is the block cache in bytes; 0 is blockCacheSize (256 MiB).
 	CacheSize int64
+	// UnsyncedCommits says the caller commits without a sync (the state
+	// DB: the raft log is the durable log), so the WAL is handed to the
+	// kernel's writeback as it grows (writeback_linux.go).
+	UnsyncedCommits bool
 	// Cache, when set, is the block cache and CacheSize is ignored. The
 	// caller keeps it (see EmptyCache) and must Unref it once the database
 	// is closed.
@@ -202,6 +206,12 @@ func OpenWith(dir string, o Options) (*pebble.DB, error) {
 			fs = vfs.Default
 		}
 		fs = faultWatchFS{FS: fs, w: &faultWatch{onFault: o.OnFatal}}
+	}
+	if o.UnsyncedCommits {
+		if fs == nil {
+			fs = vfs.Default
+		}
+		fs = writebackFS(fs)
 	}
 	cacheSize := o.CacheSize
 	if cacheSize <= 0 {
