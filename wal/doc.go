@@ -8,5 +8,8 @@
 // per StoreLogs call, because an acknowledged charge must survive kill -9.
 // State is written without a sync (the raft log is the durable log; recovery
 // replays what lies after the applied index), one batch per FSM call, its
-// keys added in key order (sortedbatch.go).
+// keys added in key order (sortedbatch.go); its WAL is handed to the
+// kernel's writeback as it grows, off the writer's path
+// (writeback_linux.go), so that it never reaches the disk in bulk ahead of
+// a raft log sync.
 package wal
