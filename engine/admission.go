@@ -20,6 +20,11 @@ const (
 	AdmitNoOrg
 	AdmitPaused       // operator hold or dispute: 403 outbound_paused
 	AdmitInsufficient // does not fit in available funds minus the threshold
+	// AdmitDeferred (AdmitDebit only): the debit could not be reserved but
+	// must not be refused either. It is counted in flight with nothing
+	// reserved; the caller proposes it and Apply decides; Unadmit(org, 0)
+	// settles it.
+	AdmitDeferred
 )
 
 // Admit reserves amountMicros (>= 0) of org's available funds for a debit
@@ -48,27 +53,64 @@ func (e *Engine) Admit(orgID string, amountMicros int64) AdmitStatus {
 	}
 }
 
-// Unadmit gives back what Admit reserved.
+// Unadmit gives back what Admit reserved (0 after AdmitDeferred).
 func (e *Engine) Unadmit(orgID string, amountMicros int64) {
 	if o := e.org(orgID); o != nil {
+		// In this order: a refusal that then finds nothing in flight also
+		// finds settled changed (AdmitDebit).
 		o.availAdmit.Add(amountMicros)
+		o.settled.Add(1)
 		o.inflight.Add(-1)
 	}
 }
 
-// InFlight reports whether commands admitted for org are still unsettled. A
-// refused admission of a retried reference must not answer 402 while the
-// first attempt may still succeed: the caller proposes it instead, and Apply
-// answers it as a replay.
+// admitRefusedHook, when set (tests), runs after a refused Admit inside
+// AdmitDebit, where another command may settle.
+var admitRefusedHook func()
+
+// AdmitDebit is admission for a debit about to be proposed: Admitted (the
+// amount is reserved), AdmitDeferred, AdmitNoOrg (propose; Apply answers
+// not_found), or a refusal (AdmitPaused, AdmitInsufficient) to answer at
+// once. known reports whether the debit's reference is already stored.
+//
+// A refusal stands only when nothing could have made it wrong. While
+// another command of the org is in flight (perhaps this debit's own first
+// attempt, which a retry must replay, not refuse), or when the reference is
+// known, the debit is deferred to Apply. And the look at the funds and the
+// look at what is in flight are two reads: a command that settled between
+// them (a replay, or a debit that failed, gives back a reservation it never
+// spent) may be what refused this one, so then admission looks again, and
+// defers if it is still undecided.
+func (e *Engine) AdmitDebit(orgID string, amountMicros int64, known func() bool) AdmitStatus {
+	o := e.org(orgID)
+	if o == nil {
+		return AdmitNoOrg
+	}
+	for retried := false; ; retried = true {
+		before := o.settled.Load()
+		status := e.Admit(orgID, amountMicros)
+		if status == Admitted || status == AdmitNoOrg {
+			return status
+		}
+		if admitRefusedHook != nil {
+			admitRefusedHook()
+		}
+		if known() || o.inflight.Load() > 0 {
+			o.inflight.Add(1)
+			return AdmitDeferred
+		}
+		if o.settled.Load() == before {
+			return status
+		}
+		if retried {
+			o.inflight.Add(1)
+			return AdmitDeferred
+		}
+	}
+}
+
+// InFlight reports whether commands admitted for org are still unsettled.
 func (e *Engine) InFlight(orgID string) bool {
 	o := e.org(orgID)
 	return o != nil && o.inflight.Load() > 0
-}
-
-// Track counts a command of org as in flight without reserving funds (a
-// charge proposed past a refused admission); Unadmit(org, 0) settles it.
-func (e *Engine) Track(orgID string) {
-	if o := e.org(orgID); o != nil {
-		o.inflight.Add(1)
-	}
 }

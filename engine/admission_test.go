@@ -96,29 +96,102 @@ func TestAdmitBasics(t *testing.T) {
 	h.e.Unadmit(org, 1)
 }
 
-func TestTrack(t *testing.T) {
+func TestAdmitDebit(t *testing.T) {
 	h := newHarness()
 	org := h.org(t, "A", 1000)
-	h.e.Track(org)
+	unknown := func() bool { return false }
+	if got := h.e.AdmitDebit("org_nope", 1, unknown); got != AdmitNoOrg {
+		t.Fatalf("AdmitDebit(unknown org) = %v", got)
+	}
+	if got := h.e.AdmitDebit(org, 1001, unknown); got != AdmitInsufficient {
+		t.Fatalf("AdmitDebit(1001 of 1000), nothing in flight = %v", got)
+	}
+	// A known reference is deferred to Apply (a retry replays), counted in
+	// flight with nothing reserved.
+	if got := h.e.AdmitDebit(org, 1001, func() bool { return true }); got != AdmitDeferred {
+		t.Fatalf("AdmitDebit(1001, known reference) = %v", got)
+	}
 	if !h.e.InFlight(org) {
-		t.Fatal("tracked command not in flight")
+		t.Fatal("deferred debit not in flight")
 	}
-	// Tracking reserves nothing.
 	if got := h.e.Admit(org, 1000); got != Admitted {
-		t.Fatalf("Admit(1000) while tracked = %v", got)
+		t.Fatalf("Admit(1000) while a deferred debit is in flight = %v: deferring reserved funds", got)
 	}
+	// With another command in flight (perhaps this debit's first attempt),
+	// a debit that does not fit is deferred too.
+	if got := h.e.AdmitDebit(org, 1, unknown); got != AdmitDeferred {
+		t.Fatalf("AdmitDebit(1) with 1000 in flight = %v", got)
+	}
+	h.e.Unadmit(org, 0)
 	h.e.Unadmit(org, 1000)
 	h.e.Unadmit(org, 0)
 	if h.e.InFlight(org) {
-		t.Fatal("in flight after Unadmit(org, 0)")
+		t.Fatal("in flight after every Unadmit")
 	}
-	if got := h.e.Admit(org, 1001); got != AdmitInsufficient {
-		t.Fatalf("Admit(1001) = %v", got)
+	if got := h.e.AdmitDebit(org, 1000, unknown); got != Admitted {
+		t.Fatalf("AdmitDebit(1000 of 1000) = %v", got)
 	}
-	h.e.Track("org_nope") // no effect, no panic
-	if h.e.InFlight("org_nope") {
-		t.Fatal("unknown org in flight")
+	h.e.Unadmit(org, 1000)
+}
+
+// A command that settles between a refused admission's look at the funds
+// and its look at what is in flight (a retry that turned out a replay gives
+// its reservation back) must not leave a 402 that no order of events
+// explains: admission looks again. TestLinearizableWallet once failed on it.
+func TestAdmitDebitRefusalRacingASettlement(t *testing.T) {
+	h := newHarness()
+	org := h.org(t, "A", 3000)
+	unknown := func() bool { return false }
+	defer func() { admitRefusedHook = nil }()
+
+	// A replayed retry of 1,000 holds its reservation; a debit of 3,000 is
+	// refused by it, and the retry settles (applying nothing) right then.
+	if got := h.e.Admit(org, 1000); got != Admitted {
+		t.Fatalf("Admit(1000) = %v", got)
 	}
+	settles := 1
+	admitRefusedHook = func() {
+		if settles > 0 {
+			settles--
+			h.e.Unadmit(org, 1000)
+		}
+	}
+	if got := h.e.AdmitDebit(org, 3000, unknown); got != Admitted {
+		t.Fatalf("AdmitDebit(3000 of 3000) after the reservation that refused it settled = %v", got)
+	}
+	h.e.Unadmit(org, 3000)
+
+	// When the settlement spent the money (a charge of 1,000 that applied),
+	// the look again refuses, as it should.
+	if got := h.e.Admit(org, 1000); got != Admitted {
+		t.Fatalf("Admit(1000) = %v", got)
+	}
+	settles = 1
+	admitRefusedHook = func() {
+		if settles > 0 {
+			settles--
+			wantCode(t, h.apply1(t, 2000, charge(org, "spent", 1000)), CodeOK)
+			h.e.Unadmit(org, 1000)
+		}
+	}
+	if got := h.e.AdmitDebit(org, 3000, unknown); got != AdmitInsufficient {
+		t.Fatalf("AdmitDebit(3000 of 2000) = %v", got)
+	}
+	if h.e.InFlight(org) {
+		t.Fatal("a refused debit is in flight")
+	}
+
+	// Settlements on every look: after the second, the debit is deferred to
+	// Apply rather than refused on a figure that keeps moving.
+	admitRefusedHook = func() {
+		if got := h.e.Admit(org, 1); got == Admitted {
+			h.e.Unadmit(org, 1)
+		}
+	}
+	if got := h.e.AdmitDebit(org, 3000, unknown); got != AdmitDeferred {
+		t.Fatalf("AdmitDebit(3000 of 2000) with a settlement on every look = %v", got)
+	}
+	h.e.Unadmit(org, 0)
 }
 
 func TestAdmitAfterLoad(t *testing.T) {

@@ -64,6 +64,10 @@ type Org struct {
 	threshold atomic.Int64
 	// inflight counts commands admitted for this org and not yet settled.
 	inflight atomic.Int64
+	// settled counts Unadmit calls: a refused admission stands only if no
+	// command settled between its look at availAdmit and its look at
+	// inflight (AdmitDebit).
+	settled atomic.Uint64
 }
 
 // keyIndex is the position of the key with id in o.keys, or -1.

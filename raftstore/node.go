@@ -467,10 +467,19 @@ func debitNamespace(k engine.CommandKind) (byte, bool) {
 // admit runs a debit through admission. It returns refused=true with the
 // refusal as a result when the debit cannot succeed now.
 func (n *Node) admit(c *engine.Command, ns byte, admitted *[]admission) (engine.Result, bool) {
+	// A retry of a debit that succeeded must replay, not be refused: the
+	// engine defers to Apply when the reference is stored.
+	known := func() bool {
+		_, exists := n.state.Ref(c.OrgID, ns, c.Reference)
+		return exists
+	}
 	var code engine.Code
-	switch n.engine.Admit(c.OrgID, c.AmountMicros) {
+	switch n.engine.AdmitDebit(c.OrgID, c.AmountMicros, known) {
 	case engine.Admitted:
 		*admitted = append(*admitted, admission{c.OrgID, c.AmountMicros})
+		return engine.Result{}, false
+	case engine.AdmitDeferred:
+		*admitted = append(*admitted, admission{c.OrgID, 0})
 		return engine.Result{}, false
 	case engine.AdmitNoOrg:
 		return engine.Result{}, false // the engine answers not_found
@@ -478,15 +487,6 @@ func (n *Node) admit(c *engine.Command, ns byte, admitted *[]admission) (engine.
 		code = engine.CodeOutboundPaused
 	default:
 		code = engine.CodeInsufficientFunds
-	}
-	// A retry of a charge that succeeded must replay, not be refused: let the
-	// engine decide when the reference exists or another command of the org
-	// (perhaps its first attempt) is still in flight.
-	_, exists := n.state.Ref(c.OrgID, ns, c.Reference)
-	if exists || n.engine.InFlight(c.OrgID) {
-		n.engine.Track(c.OrgID)
-		*admitted = append(*admitted, admission{c.OrgID, 0})
-		return engine.Result{}, false
 	}
 	w, _ := n.engine.Wallet(c.OrgID)
 	msg := "insufficient funds"
