@@ -14,9 +14,9 @@
 //     must be persisted to a Changes value; the caller writes it durably (or at
 //     least readably) and then calls Persisted before the next Apply that could
 //     depend on it.
-//   - Admit/Unadmit, Org lookups, key lookups and the View methods: any
-//     goroutine. Admission is lock-free (one atomic counter per wallet); reads
-//     take the engine's read lock.
+//   - Admit/AdmitDebit/Unadmit, Org lookups, key lookups and the View
+//     methods: any goroutine. Admission is lock-free (atomic counters per
+//     wallet); reads take the engine's read lock.
 //
 // Invariants (SPEC.md section 7), asserted after every command:
 // balance == sum of the org's ledger entries >= 0, and
