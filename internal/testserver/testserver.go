@@ -104,6 +104,9 @@ type Server struct {
 	cmd    *exec.Cmd
 	logBuf *lockedBuffer
 	exited chan struct{}
+	// started is set once the server has been ready: its addresses are
+	// known to the test from then on.
+	started bool
 }
 
 type lockedBuffer struct {
@@ -176,7 +179,50 @@ func Start(t testing.TB) *Server {
 
 // Start starts the process (again, after a Kill or Stop) on the same data
 // directory and ports, and waits until it is ready.
+//
+// A port can be taken between FreePort (or the previous run) and orbitd's
+// bind, most often as the source port of an outgoing connection, since
+// FreePort's ports come from the same ephemeral range. If orbitd exits
+// with "address already in use", Start tries again for up to 15 s: on
+// the same ports, or, before the first successful start and when no extra
+// argument names them, on fresh ones.
 func (s *Server) Start() {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !s.startOnce() {
+		if !strings.Contains(s.Logs(), "address already in use") || time.Now().After(deadline) {
+			s.t.Fatalf("orbitd exited during start:\n%s", s.Logs())
+		}
+		if !s.started && !s.argsNameAddrs() {
+			s.HTTPAddr, s.RaftAddr = FreePort(s.t), FreePort(s.t)
+			s.URL = s.scheme() + s.HTTPAddr
+			s.AdminURL = s.URL
+			if s.adminAddr != "" {
+				s.adminAddr = FreePort(s.t)
+				s.AdminURL = s.scheme() + s.adminAddr
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.started = true
+}
+
+// argsNameAddrs reports whether an extra argument names one of the
+// server's addresses (which then must not change).
+func (s *Server) argsNameAddrs() bool {
+	for _, a := range append(append([]string(nil), s.ExtraArgs...), s.ExtraEnv...) {
+		for _, addr := range []string{s.HTTPAddr, s.RaftAddr, s.adminAddr} {
+			if addr != "" && strings.Contains(a, addr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// startOnce runs orbitd and waits until it is ready (true) or has exited
+// (false).
+func (s *Server) startOnce() bool {
 	s.t.Helper()
 	args := append([]string{
 		"--data-dir", s.DataDir, "--http-addr", s.HTTPAddr, "--raft-addr", s.RaftAddr,
@@ -207,16 +253,27 @@ func (s *Server) Start() {
 	}
 	s.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(s.cmd, s.exited)
-	s.WaitReady(30 * time.Second)
+	return s.waitReady(30 * time.Second)
 }
 
 // WaitReady polls /readyz until 200.
 func (s *Server) WaitReady(timeout time.Duration) {
 	s.t.Helper()
+	if !s.waitReady(timeout) {
+		s.t.Fatalf("orbitd exited during start:\n%s", s.Logs())
+	}
+}
+
+// waitReady polls /readyz until 200 (true) or until the process exits
+// (false).
+func (s *Server) waitReady(timeout time.Duration) bool {
+	s.t.Helper()
+	exited := false
 	WaitFor(s.t, timeout, "orbitd ready", func() bool {
 		select {
 		case <-s.exited:
-			s.t.Fatalf("orbitd exited during start:\n%s", s.Logs())
+			exited = true
+			return true
 		default:
 		}
 		resp, err := s.HTTPClient().Get(s.URL + "/readyz")
@@ -226,6 +283,7 @@ func (s *Server) WaitReady(timeout time.Duration) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	return !exited
 }
 
 // PID is the process id of the running orbitd.
