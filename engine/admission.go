@@ -35,6 +35,11 @@ func (e *Engine) Admit(orgID string, amountMicros int64) AdmitStatus {
 	if o == nil {
 		return AdmitNoOrg
 	}
+	return o.admit(amountMicros)
+}
+
+// admit is Admit on a wallet already looked up.
+func (o *Org) admit(amountMicros int64) AdmitStatus {
 	if o.blocked.Load() {
 		return AdmitPaused
 	}
@@ -88,8 +93,8 @@ func (e *Engine) AdmitDebit(orgID string, amountMicros int64, known func() bool)
 	}
 	for retried := false; ; retried = true {
 		before := o.settled.Load()
-		status := e.Admit(orgID, amountMicros)
-		if status == Admitted || status == AdmitNoOrg {
+		status := o.admit(amountMicros)
+		if status == Admitted {
 			return status
 		}
 		if admitRefusedHook != nil {
@@ -107,10 +112,4 @@ func (e *Engine) AdmitDebit(orgID string, amountMicros int64, known func() bool)
 			return AdmitDeferred
 		}
 	}
-}
-
-// InFlight reports whether commands admitted for org are still unsettled.
-func (e *Engine) InFlight(orgID string) bool {
-	o := e.org(orgID)
-	return o != nil && o.inflight.Load() > 0
 }

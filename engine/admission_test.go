@@ -9,6 +9,13 @@ import (
 	"time"
 )
 
+// InFlight reports whether commands admitted for org are still unsettled
+// (production reads the counter inside AdmitDebit only).
+func (e *Engine) InFlight(orgID string) bool {
+	o := e.org(orgID)
+	return o != nil && o.inflight.Load() > 0
+}
+
 func TestAdmitBasics(t *testing.T) {
 	h := newHarness()
 	org := h.org(t, "A", 1000)
