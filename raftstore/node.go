@@ -122,7 +122,7 @@ func Open(cfg Config) (*Node, error) {
 			close(n.started)
 		}
 	}()
-	logDB, err := wal.OpenWith(filepath.Join(cfg.DataDir, "raft-log"), wal.Options{Logger: cfg.Logger, FS: cfg.LogFS, OnFatal: n.failStop, CacheSize: wal.LogCacheSize})
+	logDB, err := wal.OpenWith(filepath.Join(cfg.DataDir, "raft-log"), wal.Options{Logger: cfg.Logger, FS: cfg.LogFS, OnFatal: n.failStop, CacheSize: wal.LogCacheSize, ZeroedWALs: true})
 	if err != nil {
 		return nil, err
 	}

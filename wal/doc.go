@@ -11,5 +11,8 @@
 // keys added in key order (sortedbatch.go); its WAL is handed to the
 // kernel's writeback as it grows, off the writer's path
 // (writeback_linux.go), so that it never reaches the disk in bulk ahead of
-// a raft log sync.
+// a raft log sync. The raft log's WAL files, which every commit syncs, are
+// written with zeros to their full size before Pebble writes into them
+// (zeroedwal.go), so that a sync after a commit has no file size or block
+// allocation to journal.
 package wal

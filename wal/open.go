@@ -137,6 +137,11 @@ type Options struct {
 	// DB: the raft log is the durable log), so the WAL is handed to the
 	// kernel's writeback as it grows (writeback_linux.go).
 	UnsyncedCommits bool
+	// ZeroedWALs says the caller syncs every commit (the raft log), so new
+	// WAL files are written with zeros to their full size before use, and
+	// a sync after a commit has no file size or allocation to journal
+	// (zeroedwal.go).
+	ZeroedWALs bool
 	// Cache, when set, is the block cache and CacheSize is ignored. The
 	// caller keeps it (see EmptyCache) and must Unref it once the database
 	// is closed.
@@ -201,6 +206,13 @@ func OpenWith(dir string, o Options) (*pebble.DB, error) {
 		logger = slog.Default()
 	}
 	fs := o.FS
+	if o.ZeroedWALs {
+		if fs == nil {
+			fs = vfs.Default
+		}
+		// Inside the fault watcher: a failed spare is not a storage fault.
+		fs = zeroedWALFS(fs, dir, logger)
+	}
 	if o.OnFatal != nil {
 		if fs == nil {
 			fs = vfs.Default
