@@ -58,8 +58,6 @@ var zeroedWALHook atomic.Pointer[func(ready bool)]
 // abandoned and logged, not a storage fault.
 func zeroedWALFS(fs vfs.FS, dir string, logger *slog.Logger) vfs.FS {
 	z := &zeroedWALs{fs: fs, spare: fs.PathJoin(dir, walSpareName), logger: logger}
-	// A spare left by a crash may be partly written: start again.
-	_ = fs.Remove(z.spare)
 	return zeroedFS{FS: fs, z: z}
 }
 
@@ -119,14 +117,16 @@ func (fs zeroedFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategor
 	return fs.z.watch(f), nil
 }
 
-// Lock is called by Pebble's Open, and its closer by Close: closing it
-// also stops and waits for the spare's writer, so nothing writes in the
-// directory once the database is closed.
+// Lock is called by Pebble's Open, and its closer by Close. Once the
+// directory is ours, a spare left by a crash (perhaps partly written) is
+// removed; closing the lock also stops and waits for the spare's writer,
+// so nothing writes in the directory once the database is closed.
 func (fs zeroedFS) Lock(name string) (io.Closer, error) {
 	l, err := fs.FS.Lock(name)
 	if err != nil {
 		return l, err
 	}
+	_ = fs.FS.Remove(fs.z.spare)
 	return lockThenStop{Closer: l, z: fs.z}, nil
 }
 
