@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -67,7 +66,7 @@ func (fs walWritebackFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteC
 // the file never waits for that goroutine, and the number is never reused
 // under it.
 func wrapWAL(name string, f vfs.File, err error) (vfs.File, error) {
-	if err != nil || !strings.HasSuffix(name, ".log") || f.Fd() == vfs.InvalidFd {
+	if err != nil || !isWAL(name) || f.Fd() == vfs.InvalidFd {
 		return f, err
 	}
 	fd, dupErr := unix.Dup(int(f.Fd()))
