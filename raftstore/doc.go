@@ -9,10 +9,13 @@
 //	Submit -> admission (lock-free CAS; refuses doomed debits before the log)
 //	       -> proposer (one goroutine; a batch = whatever is waiting, bounded)
 //	       -> raft.Apply (fsync of the log on a quorum = the write is durable)
-//	       -> FSM.ApplyBatch -> engine.Apply -> wal.State.Write (state + applied
-//	          index in one Pebble batch) -> results to the waiting callers.
+//	       -> FSM.ApplyBatch -> engine.Apply -> results to the waiting callers
+//	          (answers.go) -> wal.State.Write (state + applied index in one
+//	          Pebble batch, no fsync).
 //
 // A caller is answered only after its command is in the durable log and
 // applied, so every acknowledged write survives kill -9: recovery loads the
-// state at its applied index and raft replays the log after it.
+// state at its applied index and raft replays the log after it. Reads of
+// the stored state wait for the state write that may still be under way
+// (persisted.go), so they see every write answered before they began.
 package raftstore

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -12,8 +13,8 @@ import (
 )
 
 // fsm is the thin adapter between raft and the engine: it decodes batches,
-// calls engine.Apply, and persists the Changes with the applied index in one
-// Pebble batch before raft answers the waiting callers.
+// calls engine.Apply, answers the leader's waiting callers (answers.go), and
+// persists the Changes with the applied index in one Pebble batch.
 //
 // raft calls ApplyBatch, Snapshot and Restore from its FSM goroutine, one at a
 // time; Persist of a snapshot runs concurrently with ApplyBatch, on an
@@ -26,6 +27,12 @@ type fsm struct {
 	mu sync.Mutex // serializes ApplyBatch with Restore
 
 	onApply func(batches, commands int) // metrics hook; may be nil
+
+	// answers are the leader's waiting batches, answered as soon as they
+	// are applied (answers.go); persisted is advanced after each state
+	// write, for the reads that wait on it.
+	answers   *answers
+	persisted *persistWatch
 
 	// fault reports the node's storage fault (nil if none); stopped is the
 	// error after which nothing more is applied.
@@ -70,18 +77,33 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	if changes.Index > 0 {
 		err := f.faultErr() // a fault seen while applying: do not write
+		if err == nil && f.answers != nil {
+			// The batches are committed in the fsynced raft log: their
+			// results are final, whether or not the state write below
+			// succeeds (answers.go).
+			for i, l := range logs {
+				if res, ok := resp[i].([]engine.Result); ok {
+					if b := f.answers.take(l.Extensions); b != nil {
+						b.answer(res, nil)
+					}
+				}
+			}
+		}
 		if err == nil {
 			err = f.persist(changes)
 		}
 		if err != nil {
 			// The engine moved on in memory but its state did not persist.
-			// Acknowledge nothing of this call: every log gets the error
-			// (the proposer fails its requests, 503). Nothing is lost: the
+			// Requests answered above stand; every log gets the error, so
+			// requests not answered yet fail (503). Nothing is lost: the
 			// batches are in the durable raft log above the persisted
 			// applied index, and the node stops (Node.failStop), so a
 			// restart replays them. Later calls apply nothing (see
 			// stopped), so the engine never runs further ahead of the disk.
 			return f.fail(logs, err)
+		}
+		if f.persisted != nil {
+			f.persisted.advance(changes.Index)
 		}
 	}
 	f.engine.Persisted()
@@ -95,8 +117,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 // Node.failStop has run) comes back as an error.
 func (f *fsm) persist(c *engine.Changes) (err error) {
 	defer wal.CatchFatal(&err)
+	if h := persistHook.Load(); h != nil {
+		(*h)()
+	}
 	return f.state.Write(c, f.engine.LastTimeMs())
 }
+
+// persistHook, when set (by tests, to hold a state write), runs before each.
+var persistHook atomic.Pointer[func()]
 
 // faultErr returns the error that stops applying, if any.
 func (f *fsm) faultErr() error {
@@ -150,7 +178,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.state.Restore(rc); err != nil {
 		return err
 	}
-	return loadEngine(f.engine, f.state, f.group)
+	if err := loadEngine(f.engine, f.state, f.group); err != nil {
+		return err
+	}
+	if f.persisted != nil {
+		f.persisted.advance(f.engine.AppliedIndex())
+	}
+	return nil
 }
 
 // loadEngine installs the persisted state into the engine.

@@ -18,12 +18,6 @@ type request struct {
 	done    chan struct{}
 }
 
-// inflightBatch is a proposed log entry and the requests it carries.
-type inflightBatch struct {
-	future raft.ApplyFuture
-	reqs   []*request
-}
-
 // proposer is the single writer: one goroutine turns whatever requests are
 // waiting into one batch and proposes it, while up to proposalsInFlightMax
 // earlier batches are replicating. There is no timer: an idle system proposes
@@ -32,7 +26,8 @@ type inflightBatch struct {
 type proposer struct {
 	raft     *raft.Raft
 	queue    chan *request
-	inflight chan inflightBatch
+	inflight chan *inflightBatch
+	answers  *answers // shared with the FSM, which answers early (answers.go)
 	stop     chan struct{}
 	stopped  chan struct{}
 
@@ -41,11 +36,12 @@ type proposer struct {
 	onCommit   func(time.Duration)
 }
 
-func newProposer(r *raft.Raft) *proposer {
+func newProposer(r *raft.Raft, a *answers) *proposer {
 	return &proposer{
 		raft:     r,
+		answers:  a,
 		queue:    make(chan *request, queueGroupsMax),
-		inflight: make(chan inflightBatch, proposalsInFlightMax),
+		inflight: make(chan *inflightBatch, proposalsInFlightMax),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -141,11 +137,14 @@ func (p *proposer) propose(reqs []*request, cmds []engine.Command) {
 	if p.onBatch != nil {
 		p.onBatch(len(cmds), len(data))
 	}
-	f := p.raft.Apply(data, applyTimeout)
-	p.inflight <- inflightBatch{future: f, reqs: owned}
+	b := &inflightBatch{reqs: owned}
+	ext := p.answers.register(b)
+	b.future = p.raft.ApplyLog(raft.Log{Data: data, Extensions: ext}, applyTimeout)
+	p.inflight <- b
 }
 
-// complete waits for each batch's result in order and answers its requests.
+// complete waits for each batch's future in order and answers the
+// requests the FSM has not answered already (answers.go).
 func (p *proposer) complete() {
 	for b := range p.inflight {
 		start := time.Now()
@@ -153,21 +152,20 @@ func (p *proposer) complete() {
 		if p.onCommit != nil {
 			p.onCommit(time.Since(start))
 		}
+		p.answers.forget(b)
+		if b.answered.Load() {
+			continue
+		}
 		if err != nil {
-			failAll(b.reqs, translateRaftError(err))
+			b.answer(nil, translateRaftError(err))
 			continue
 		}
 		results, ok := b.future.Response().([]engine.Result)
 		if !ok {
-			failAll(b.reqs, errors.New("raftstore: batch produced no results"))
+			b.answer(nil, errors.New("raftstore: batch produced no results"))
 			continue
 		}
-		i := 0
-		for _, r := range b.reqs {
-			r.results = results[i : i+len(r.cmds)]
-			i += len(r.cmds)
-			close(r.done)
-		}
+		b.answer(results, nil)
 	}
 }
 

@@ -5,7 +5,19 @@ import (
 )
 
 // Reads. On a single node every acknowledged write is applied before it is
-// acknowledged, so reading local state reflects it.
+// acknowledged, so the engine's memory reflects it; the state DB may lag by
+// the state write under way (answers.go), so every read of it first waits
+// for that write (awaitPersisted).
+
+// awaitPersisted waits until the state DB holds everything the engine has
+// applied so far. It fails only when the node has stopped on a storage
+// fault.
+func (n *Node) awaitPersisted() error {
+	if n.persisted.wait(n.engine.AppliedIndex(), n.faulted) {
+		return nil
+	}
+	return n.Fault()
+}
 
 // Wallet returns an org's wallet.
 func (n *Node) Wallet(org string) (engine.WalletView, bool) { return n.engine.Wallet(org) }
@@ -30,16 +42,25 @@ func (n *Node) Keys(org string) []engine.APIKey { return n.engine.Keys(org) }
 
 // Transactions lists an org's ledger entries.
 func (n *Node) Transactions(org string, q engine.TxQuery) ([]engine.EntryView, bool, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return nil, false, err
+	}
 	return n.state.Transactions(org, q)
 }
 
 // Transaction returns one ledger entry.
 func (n *Node) Transaction(org, id string) (engine.EntryView, bool, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return engine.EntryView{}, false, err
+	}
 	return n.state.Transaction(org, id)
 }
 
 // Usage returns an org's daily usage rows.
 func (n *Node) Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return nil, err
+	}
 	return n.state.Usage(org, fromDay, toDay)
 }
 
@@ -48,6 +69,9 @@ func (n *Node) Usage(org string, fromDay, toDay int64) ([]engine.UsageRow, error
 // applied index (its balance and chain head), and each in-memory wallet with
 // its stored record when neither has moved since.
 func (n *Node) Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error) {
+	if err := n.awaitPersisted(); err != nil {
+		return 0, nil, err
+	}
 	a, err := n.state.Audit()
 	if err != nil {
 		return 0, nil, err
@@ -115,16 +139,27 @@ func (n *Node) replayedStartLog() bool {
 
 // Invoices lists an org's invoices, newest first.
 func (n *Node) Invoices(org string, limit int) ([]engine.InvoiceRecord, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return nil, err
+	}
 	return n.state.Invoices(org, limit)
 }
 
 // Invoice returns one invoice.
 func (n *Node) Invoice(org, id string) (engine.InvoiceRecord, bool, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return engine.InvoiceRecord{}, false, err
+	}
 	return n.state.Invoice(org, id)
 }
 
 // Topup returns a top-up.
-func (n *Node) Topup(id string) (engine.TopupRecord, bool, error) { return n.state.TopupByID(id) }
+func (n *Node) Topup(id string) (engine.TopupRecord, bool, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return engine.TopupRecord{}, false, err
+	}
+	return n.state.TopupByID(id)
+}
 
 // Estimate prices usage for admission with the cards in force now.
 func (n *Node) Estimate(org, channel string, u *engine.Usage) (int64, string, bool) {
@@ -136,6 +171,9 @@ func (n *Node) Rates(org string) (engine.RateCard, int64, bool) { return n.engin
 
 // Hold returns one of an org's reservations as last applied.
 func (n *Node) Hold(org, id string) (engine.Hold, bool, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return engine.Hold{}, false, err
+	}
 	h, ok := n.state.Hold(id)
 	if !ok || h.OrgID != org {
 		return engine.Hold{}, false, nil
@@ -145,6 +183,9 @@ func (n *Node) Hold(org, id string) (engine.Hold, bool, error) {
 
 // TopupByPaymentIntent finds the top-up a payment intent paid.
 func (n *Node) TopupByPaymentIntent(pi string) (engine.TopupRecord, bool, error) {
+	if err := n.awaitPersisted(); err != nil {
+		return engine.TopupRecord{}, false, err
+	}
 	return n.state.TopupByPaymentIntent(pi)
 }
 
