@@ -24,9 +24,9 @@ import (
 //
 // What it buys: the state write (4 memtable inserts per charge, about a
 // fifth of the server's CPU at peak) no longer delays answers. Half the
-// peak rate (open-loop http at 14,800/s, 30 s), 3 alternating pairs on
-// the 2-core VM: p50 627/602/676 against 786/786/705 us, p99 2.85/2.75/
-// 3.41 against 3.80/3.49/3.18 ms. Closed-loop peak, 4 pairs: no change
+// peak rate (open-loop http at 14,800/s, 30 s), 6 alternating pairs on
+// the 2-core VM: p50 602-676 against 655-856 us, lower in all 6; p99
+// median 2.80 against 3.64 ms, lower in 4. Closed-loop peak, 4 pairs: no change
 // beyond noise (25.4-33.2k against 22.7-32.3k charges/s): the CPU it
 // takes is the same.
 //
