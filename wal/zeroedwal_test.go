@@ -29,6 +29,21 @@ func writeSynced(db *pebble.DB, first, n int) error {
 	return nil
 }
 
+// watchSpares counts the spares made ready and abandoned, for the test.
+func watchSpares(t *testing.T) (ready, abandoned *atomic.Int64) {
+	ready, abandoned = new(atomic.Int64), new(atomic.Int64)
+	hook := func(ok bool) {
+		if ok {
+			ready.Add(1)
+		} else {
+			abandoned.Add(1)
+		}
+	}
+	zeroedWALHook.Store(&hook)
+	t.Cleanup(func() { zeroedWALHook.Store(nil) })
+	return ready, abandoned
+}
+
 // waitSpare waits until the hook has seen a spare made ready.
 func waitSpare(t *testing.T, ready *atomic.Int64, atLeast int64) {
 	t.Helper()
@@ -69,16 +84,7 @@ func walSizes(t *testing.T, fs vfs.FS, dir string) (sizes map[string]int64, spar
 // synced write across a reopen, and writes nothing more in its directory
 // once closed. Without the option no spare is made.
 func TestZeroedWALsReplaceGrowingOnes(t *testing.T) {
-	var ready, abandoned atomic.Int64
-	hook := func(ok bool) {
-		if ok {
-			ready.Add(1)
-		} else {
-			abandoned.Add(1)
-		}
-	}
-	zeroedWALHook.Store(&hook)
-	defer zeroedWALHook.Store(nil)
+	ready, abandoned := watchSpares(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	dir := t.TempDir()
@@ -90,7 +96,7 @@ func TestZeroedWALsReplaceGrowingOnes(t *testing.T) {
 	if err := writeSynced(db, 0, 16); err != nil {
 		t.Fatal(err)
 	}
-	waitSpare(t, &ready, 1)
+	waitSpare(t, ready, 1)
 	// Each flush makes Pebble start a new WAL; the first takes the spare,
 	// and the WAL after it asks for the next.
 	for round := range 3 {
@@ -100,7 +106,7 @@ func TestZeroedWALsReplaceGrowingOnes(t *testing.T) {
 		if err := writeSynced(db, 16+round*4, 4); err != nil {
 			t.Fatal(err)
 		}
-		waitSpare(t, &ready, int64(round+2))
+		waitSpare(t, ready, int64(round+2))
 	}
 	sizes, spare := walSizes(t, vfs.Default, dir)
 	zeroed := 0
@@ -166,14 +172,7 @@ func TestZeroedWALsReplaceGrowingOnes(t *testing.T) {
 // in-memory file system, which keep what was synced and drop a random part
 // of what was not.
 func TestZeroedWALsKeepSyncedWritesAcrossCrashes(t *testing.T) {
-	var ready atomic.Int64
-	hook := func(ok bool) {
-		if ok {
-			ready.Add(1)
-		}
-	}
-	zeroedWALHook.Store(&hook)
-	defer zeroedWALHook.Store(nil)
+	ready, _ := watchSpares(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rng := rand.New(rand.NewPCG(7, 11))
 
@@ -192,7 +191,7 @@ func TestZeroedWALsKeepSyncedWritesAcrossCrashes(t *testing.T) {
 			t.Fatal(err)
 		}
 		written += 16
-		waitSpare(t, &ready, int64(crash+1))
+		waitSpare(t, ready, int64(crash+1))
 		if err := db.Flush(); err != nil { // the next WAL takes the spare
 			t.Fatal(err)
 		}
@@ -239,14 +238,7 @@ func TestZeroedWALsKeepSyncedWritesAcrossCrashes(t *testing.T) {
 // removes it (only once the directory's lock is held), and a new one is
 // written when wanted.
 func TestZeroedWALsDropALeftoverSpare(t *testing.T) {
-	var ready atomic.Int64
-	hook := func(ok bool) {
-		if ok {
-			ready.Add(1)
-		}
-	}
-	zeroedWALHook.Store(&hook)
-	defer zeroedWALHook.Store(nil)
+	ready, _ := watchSpares(t)
 
 	dir := t.TempDir()
 	leftover := filepath.Join(dir, walSpareName)
@@ -264,7 +256,7 @@ func TestZeroedWALsDropALeftoverSpare(t *testing.T) {
 	if err := writeSynced(db, 0, 4); err != nil {
 		t.Fatal(err)
 	}
-	waitSpare(t, &ready, 1)
+	waitSpare(t, ready, 1)
 	if st, err := os.Stat(leftover); err != nil || st.Size() != zeroedWALSize {
 		t.Fatalf("the new spare: %v, %v; want %d bytes", st, err, zeroedWALSize)
 	}
