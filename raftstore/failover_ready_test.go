@@ -51,6 +51,11 @@ func TestRestartedLeaderWithLostTailBecomesReady(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i := range 4 { // each its own log entry, on the old leader's log only
+		// One at a time: submitted together, the proposer would put them
+		// in fewer entries, and the tail could be no longer than what the
+		// new leader appends (its no-op), which breaks the precondition
+		// below (CI saw both logs end at 12 once).
+		before := c.nodes[old].raft.LastIndex()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -58,6 +63,9 @@ func TestRestartedLeaderWithLostTailBecomesReady(t *testing.T) {
 			defer cancel()
 			_, _ = c.nodes[old].Submit(ctx, []engine.Command{charge(org, fmt.Sprint("lost", i), 1000)})
 		}()
+		waitFor(t, 3*time.Second, "the charge appended to the old leader's log", func() bool {
+			return c.nodes[old].raft.LastIndex() > before
+		})
 	}
 	wg.Wait()
 	tail := c.nodes[old].raft.LastIndex()
