@@ -309,9 +309,6 @@ func (n *Node) HasState() bool { return n.hadState }
 // Engine returns the node's engine (for reads and admission).
 func (n *Node) Engine() *engine.Engine { return n.engine }
 
-// State returns the node's persisted state (for reads).
-func (n *Node) State() *wal.State { return n.state }
-
 // IsLeader reports whether this node is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
