@@ -38,7 +38,11 @@ const (
 )
 
 // startStripeMock runs stripe-mock on free loopback ports until the test
-// ends and returns its HTTP base URL.
+// ends and returns its HTTP base URL. It is ready once it answers an API
+// request over HTTP and its HTTPS port accepts connections: a port taken
+// between FreePort and stripe-mock's bind (one of the two ports suffices)
+// makes it exit, and then it starts again on fresh ports (CI once saw every
+// Stripe call of a test fail after a start that only dialed the HTTP port).
 func startStripeMock(t *testing.T) string {
 	t.Helper()
 	gopath, err := exec.Command("go", "env", "GOPATH").Output()
@@ -49,6 +53,22 @@ func startStripeMock(t *testing.T) string {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("stripe-mock is not installed at %s: run `make stripe-mock` (go install github.com/stripe/stripe-mock@v0.203.0)", bin)
 	}
+	var lastLogs string
+	for attempt := 1; attempt <= 3; attempt++ {
+		base, logs, ok := startStripeMockOnce(t, bin)
+		if ok {
+			return base
+		}
+		lastLogs = logs
+	}
+	t.Fatalf("stripe-mock did not start in 3 attempts; last output:\n%s", lastLogs)
+	return ""
+}
+
+// startStripeMockOnce starts stripe-mock and waits until it serves; on
+// failure it returns its output and ok=false, with the process stopped.
+func startStripeMockOnce(t *testing.T, bin string) (base, output string, ok bool) {
+	t.Helper()
 	httpAddr, httpsAddr := testserver.FreePort(t), testserver.FreePort(t)
 	cmd := exec.Command(bin, "-http-addr", httpAddr, "-https-addr", httpsAddr)
 	var logs bytes.Buffer
@@ -60,26 +80,53 @@ func startStripeMock(t *testing.T) string {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	stop := func() {
 		_ = cmd.Process.Kill()
 		<-exited
-	})
-	testserver.WaitFor(t, 30*time.Second, "stripe-mock listening on "+httpAddr, func() bool {
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
 			logsMu.Lock()
 			defer logsMu.Unlock()
-			t.Fatalf("stripe-mock exited:\n%s", logs.String())
+			return "", logs.String(), false
 		default:
 		}
-		c, err := net.DialTimeout("tcp", httpAddr, time.Second)
-		if err != nil {
-			return false
+		if stripeMockServes(httpAddr, httpsAddr) {
+			t.Cleanup(stop)
+			return "http://" + httpAddr, "", true
 		}
-		c.Close()
-		return true
-	})
-	return "http://" + httpAddr
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	logsMu.Lock()
+	defer logsMu.Unlock()
+	return "", "not serving after 30 s:\n" + logs.String(), false
+}
+
+// stripeMockServes reports whether an API request over HTTP gets stripe-mock's
+// answer and the HTTPS port accepts connections.
+func stripeMockServes(httpAddr, httpsAddr string) bool {
+	req, err := http.NewRequest("GET", "http://"+httpAddr+"/v1/customers", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Authorization", "Bearer "+stripeTestKey)
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", httpsAddr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 type writerFunc func([]byte) (int, error)
