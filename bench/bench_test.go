@@ -244,11 +244,20 @@ func TestVerificationFailsOnMismatch(t *testing.T) {
 
 	// An audit that reports a mismatch fails the run whatever the balances.
 	var v Verification
-	v.AddAudit(AuditOutcome{Source: "fabricated", OrgsChecked: 3, Mismatches: []string{"org o1 balance 5 ledger sum 4"}})
+	v.AddAudit(AuditOutcome{Source: "fabricated", OrgsChecked: 3, Mismatches: []string{"org o1 balance 5 ledger sum 4"}}, 1)
 	v.AddBalances("fabricated", []string{"o1"}, []int64{10}, []int64{5}, []WalletState{{BalanceMicros: 5}})
 	v.Finish(1)
 	if v.OK || !strings.Contains(v.Summary(), "VERIFICATION FAILED") {
 		t.Errorf("fabricated audit mismatch passed: %s", v.Summary())
+	}
+	// So does a clean audit of fewer stored wallets than the run used: the
+	// server answered from memory what its durable state does not hold.
+	v = Verification{}
+	v.AddAudit(AuditOutcome{Source: "fabricated", OrgsChecked: 0}, 1)
+	v.AddBalances("fabricated", []string{"o1"}, []int64{10}, []int64{5}, []WalletState{{BalanceMicros: 5}})
+	v.Finish(1)
+	if v.OK || !strings.Contains(v.Summary(), "checked 0 stored wallets") {
+		t.Errorf("an audit of no stored wallet passed: %s", v.Summary())
 	}
 	// No audit at all is a failure too.
 	v = Verification{}

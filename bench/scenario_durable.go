@@ -224,9 +224,9 @@ func runDurable(ctx context.Context, cfg *Config) (res *Result, err error) {
 	}
 	a.OrgsChecked = checked
 	for _, m := range mismatches {
-		a.Mismatches = append(a.Mismatches, fmt.Sprintf("org %s balance %d ledger sum %d", m.OrgID, m.BalanceMicros, m.LedgerSumMicros))
+		a.Mismatches = append(a.Mismatches, fmt.Sprintf("org %s %s: balance %d ledger sum %d", m.OrgID, m.Problem, m.BalanceMicros, m.LedgerSumMicros))
 	}
-	v.AddAudit(a)
+	v.AddAudit(a, len(orgs))
 	wallets := make([]WalletState, len(orgs))
 	fundings := make([]int64, len(orgs))
 	for i, org := range orgs {

@@ -151,7 +151,7 @@ func runEngine(ctx context.Context, cfg *Config) (*Result, error) {
 			a.Mismatches = append(a.Mismatches, fmt.Sprintf("org %s balance %d ledger sum %d", org, w.BalanceMicros, ledger[i]))
 		}
 	}
-	v.AddAudit(a)
+	v.AddAudit(a, len(orgs))
 	v.AddBalances("engine", orgs, fundings, charged, wallets)
 	v.Finish(len(orgs))
 	return r, nil

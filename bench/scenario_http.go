@@ -156,7 +156,7 @@ func verifyHTTP(ctx context.Context, cfg *Config, r *Result, token string, urls 
 	}
 	for _, u := range urls {
 		c := adminClient(u, token, cfg.SetupParallel)
-		r.Verification.AddAudit(audit(ctx, c))
+		r.Verification.AddAudit(audit(ctx, c), len(orgs))
 		r.Verification.AddBalances(u, ids, fundings, charged, readWallets(ctx, c, orgs, cfg.SetupParallel))
 	}
 	r.Verification.Finish(len(orgs) * len(urls))

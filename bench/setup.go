@@ -139,6 +139,14 @@ func readWallets(ctx context.Context, c *client.Client, orgs []benchOrg, paralle
 }
 
 // audit runs GET /admin/v1/audit on one server.
+// entrySuffix names an audit mismatch's entry, if it has one.
+func entrySuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (entry " + id + ")"
+}
+
 func audit(ctx context.Context, c *client.Client) AuditOutcome {
 	a := AuditOutcome{Source: c.BaseURL()}
 	r, err := c.Audit(ctx)
@@ -148,7 +156,7 @@ func audit(ctx context.Context, c *client.Client) AuditOutcome {
 	}
 	a.OrgsChecked = r.OrgsChecked
 	for _, m := range r.Mismatches {
-		a.Mismatches = append(a.Mismatches, fmt.Sprintf("org %s balance %d ledger sum %d", m.OrgID, m.BalanceMicros, m.LedgerSumMicros))
+		a.Mismatches = append(a.Mismatches, fmt.Sprintf("org %s %s%s: balance %d ledger sum %d", m.OrgID, m.Problem, entrySuffix(m.EntryID), m.BalanceMicros, m.LedgerSumMicros))
 	}
 	return a
 }

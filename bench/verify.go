@@ -53,14 +53,18 @@ func (v *Verification) problem(format string, args ...any) {
 	}
 }
 
-// AddAudit records an audit: an error or any mismatch is a problem.
-func (v *Verification) AddAudit(a AuditOutcome) {
+// AddAudit records an audit of a server the run's orgs orgs live on: an
+// error, any mismatch, or an audit of fewer orgs than the run used (the
+// durable state is missing wallets the server holds in memory) is a problem.
+func (v *Verification) AddAudit(a AuditOutcome, orgs int) {
 	v.Audits = append(v.Audits, a)
 	switch {
 	case a.Err != "":
 		v.problem("audit %s failed: %s", a.Source, a.Err)
 	case len(a.Mismatches) > 0:
 		v.problem("audit %s: %d mismatches (first: %s)", a.Source, len(a.Mismatches), a.Mismatches[0])
+	case a.OrgsChecked < orgs:
+		v.problem("audit %s checked %d stored wallets, but the run used %d orgs", a.Source, a.OrgsChecked, orgs)
 	}
 }
 

@@ -491,9 +491,16 @@ type AuditReport struct {
 	Mismatches  []AuditMismatch `json:"mismatches"`
 }
 
-// AuditMismatch is an org whose balance differs from its ledger's sum.
+// AuditMismatch is one thing the audit found wrong with an org: its
+// wallet differs from its ledger's sum, an entry breaks the ledger's
+// balance or hash chain, or a wallet is missing from memory or storage.
 type AuditMismatch struct {
-	OrgID           string `json:"org_id"`
+	OrgID string `json:"org_id"`
+	// Problem is what is wrong, as GET /admin/v1/audit names it
+	// ("balance_mismatch", "hash_mismatch", "stored_wallet_missing", ...).
+	Problem string `json:"problem"`
+	// EntryID is the entry at fault, when the problem is one entry.
+	EntryID         string `json:"entry_id,omitempty"`
 	BalanceMicros   int64  `json:"balance_micros"`
 	LedgerSumMicros int64  `json:"ledger_sum_micros"`
 }

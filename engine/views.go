@@ -57,6 +57,9 @@ const (
 	AuditMemory AuditProblem = "memory_mismatch"
 	// A stored wallet is missing from memory.
 	AuditWalletMissing AuditProblem = "wallet_missing"
+	// An org has ledger entries, or a wallet in memory as of the stored
+	// state's applied index, but no stored wallet.
+	AuditStoredWalletMissing AuditProblem = "stored_wallet_missing"
 	// An entry's balance_after is not the running sum of the org's ledger.
 	AuditBalanceAfter AuditProblem = "balance_after_mismatch"
 	// An entry's hash is not SHA-256(previous hash || its bytes): the entry,

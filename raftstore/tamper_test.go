@@ -63,6 +63,12 @@ func TestAuditFindsTampering(t *testing.T) {
 			del(t, db, keys[len(keys)-1])
 			return ""
 		}, engine.AuditChainHead},
+		{"the wallet record removed", func(t *testing.T, db *pebble.DB, keys [][]byte) string {
+			// Recovery loads wallets from their records, so the org is gone
+			// from memory too: only its ledger is left to tell.
+			del(t, db, []byte("o/"+orgOf(keys[0])))
+			return ""
+		}, engine.AuditStoredWalletMissing},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,5 +156,39 @@ func set(t *testing.T, db *pebble.DB, k, v []byte) {
 func del(t *testing.T, db *pebble.DB, k []byte) {
 	if err := db.Delete(k, pebble.Sync); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuditFindsAWalletMissingFromStorage removes a wallet's stored record
+// while the node runs (as a lost write would), and requires the audit to
+// report the wallet it still holds in memory; a wallet created after the
+// stored state is not reported.
+func TestAuditFindsAWalletMissingFromStorage(t *testing.T) {
+	n := mustOpen(t, t.TempDir(), freeAddr(t))
+	defer n.Close()
+	org := mustFundedOrg(t, n, 1_000_000)
+	other := mustFundedOrg(t, n, 1_000_000)
+	mustSubmit(t, n, charge(org, "c1", 1000))
+	mustAuditClean(t, n)
+
+	del(t, n.state.DB(), []byte("o/"+org))
+	checked, mismatches, err := n.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked != 1 {
+		t.Errorf("audit checked %d stored wallets, want 1 (%s's is gone)", checked, org)
+	}
+	var found bool
+	for _, m := range mismatches {
+		switch {
+		case m.OrgID == org && m.Problem == engine.AuditStoredWalletMissing:
+			found = true
+		case m.OrgID == other:
+			t.Errorf("the intact org was reported: %+v", m)
+		}
+	}
+	if !found {
+		t.Fatalf("audit did not report %s's stored wallet missing; it reported %+v", org, mismatches)
 	}
 }

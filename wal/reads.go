@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -142,10 +143,13 @@ type Audit struct {
 	ChainHeads map[string]engine.ChainHash
 	// Orgs are the org records stored with the same applied index.
 	Orgs []engine.OrgRecord
+	// Applied is each group's applied index stored with them.
+	Applied map[uint8]uint64
 	// Entries is how many ledger entries were read.
 	Entries int
 	// Problems are entries that are unreadable, out of place, or break
-	// their org's running balance or hash chain.
+	// their org's running balance or hash chain, and orgs with ledger
+	// entries but no stored wallet.
 	Problems []engine.AuditMismatch
 }
 
@@ -204,6 +208,33 @@ func (s *State) Audit() (Audit, error) {
 		a.Orgs = append(a.Orgs, engine.OrgRecord{})
 		if err := engine.DecodeOrgRecord(v, &a.Orgs[len(a.Orgs)-1]); err != nil {
 			return fmt.Errorf("wal: org record %q: %w", k, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return a, err
+	}
+	// A ledger whose wallet record is gone: the wallet was deleted on disk,
+	// and a restart would not even load the org (recovery loads wallets).
+	stored := make(map[string]bool, len(a.Orgs))
+	for _, o := range a.Orgs {
+		stored[o.ID] = true
+	}
+	var orphans []string
+	for org := range a.LedgerSums {
+		if !stored[org] {
+			orphans = append(orphans, org)
+		}
+	}
+	slices.Sort(orphans)
+	for _, org := range orphans {
+		a.Problems = append(a.Problems, engine.AuditMismatch{OrgID: org, Problem: engine.AuditStoredWalletMissing,
+			LedgerSumMicros: a.LedgerSums[org]})
+	}
+	a.Applied = make(map[uint8]uint64)
+	err = scanReader(snap, []byte{prefixApplied, keySep}, func(k, v []byte) error {
+		if len(k) == 3 && len(v) == 16 {
+			a.Applied[k[2]] = binary.BigEndian.Uint64(v[:8])
 		}
 		return nil
 	})

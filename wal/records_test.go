@@ -55,7 +55,8 @@ func TestLedgerReadsEntriesOfEveryFormat(t *testing.T) {
 	v2 := engine.Entry{ID: "ct_0000000000000000000002", OrgID: org, Type: engine.EntrySpend, AmountMicros: -1200,
 		BalanceAfterMicros: 3800, Reference: "charge:r1", CreatedAtMs: 2000}
 	v2.Hash = engine.NextChainHash(v1.Hash, engine.AppendEntry(nil, &v2))
-	if err := st.Write(&engine.Changes{Index: 2, Entries: []engine.Entry{v2}}, 0); err != nil {
+	wallet := engine.OrgRecord{ID: org, Name: "Mixed", BalanceMicros: 3800, Index: 2, Chain: v2.Hash}
+	if err := st.Write(&engine.Changes{Index: 2, Entries: []engine.Entry{v2}, Orgs: []engine.OrgRecord{wallet}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := st.get(entryKey(org, v2.ID))
