@@ -428,14 +428,19 @@ func defAudit(fs *flag.FlagSet) runFunc {
 			}
 			fmt.Fprintf(a.stdout, "Mismatches:   %d\n", len(r.Mismatches))
 			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "ORG\tBALANCE\tLEDGER SUM\tDIFFERENCE")
+			fmt.Fprintln(tw, "ORG\tPROBLEM\tENTRY\tBALANCE\tLEDGER SUM\tDIFFERENCE")
 			for _, m := range r.Mismatches {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.OrgID, money(m.BalanceMicros), money(m.LedgerSumMicros), money(m.BalanceMicros-m.LedgerSumMicros))
+				entry := m.EntryID
+				if entry == "" {
+					entry = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.OrgID, m.Problem, entry,
+					money(m.BalanceMicros), money(m.LedgerSumMicros), money(m.BalanceMicros-m.LedgerSumMicros))
 			}
 			tw.Flush()
 		}
 		if len(r.Mismatches) > 0 {
-			return fmt.Errorf("audit found %d org(s) whose balance differs from the ledger", len(r.Mismatches))
+			return fmt.Errorf("audit found %d problem(s) in the ledger or the wallets", len(r.Mismatches))
 		}
 		return nil
 	}
