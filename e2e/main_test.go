@@ -126,8 +126,9 @@ func oaValidate(req *http.Request, resp *testserver.Response) error {
 		}
 		return openapi3filter.ValidateResponse(context.Background(), in)
 	case errors.Is(err, routers.ErrMethodNotAllowed):
-		// The org and admin APIs answer 405 (after authentication); the
-		// other paths (the development provider's pages) answer 404.
+		// The org and admin APIs answer 405 after authentication; the other
+		// paths answer 405, or 404 where they are off (the development
+		// provider's pages while Stripe is configured).
 		if oaAuthed(req) {
 			return oaValidateUnrouted(resp, map[int]string{401: "Unauthenticated", 405: "MethodNotAllowed"})
 		}

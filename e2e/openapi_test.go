@@ -548,6 +548,11 @@ func TestEveryRoute(t *testing.T) {
 		t.Errorf("checkout page: %d %s", page.Status, oaClip(page.Body))
 	}
 	oaExpectErr(t, oaRaw(t, "GET", s.URL+"/dev/checkout/tu_000000000000000000000000"), 404, "not_found")
+	// The pages' routes with another method: 405.
+	if r := oaExpectErr(t, oaRaw(t, "GET", checkoutURL+"/pay"), 405, "method_not_allowed"); r.Header.Get("Allow") != "POST" {
+		t.Errorf("GET of the pay route: Allow %q, want POST", r.Header.Get("Allow"))
+	}
+	oaExpectErr(t, oaRaw(t, "DELETE", checkoutURL), 405, "method_not_allowed")
 	for i := 0; i < 2; i++ { // paid once, however often Pay is pressed
 		if pay := oaRaw(t, "POST", checkoutURL+"/pay"); pay.Status != 303 || pay.Header.Get("Location") != tuBody["successUrl"] {
 			t.Errorf("pay: %d Location %q", pay.Status, pay.Header.Get("Location"))
@@ -876,6 +881,17 @@ func TestEveryRoute(t *testing.T) {
 	oaExpectErr(t, admin.Do("GET", "/api/v1/billing/nope", nil), 404, "not_found")
 	oaExpectErr(t, a.Do("GET", "/admin/v1/nope", nil), 404, "not_found")
 	oaExpectErr(t, anon.Do("GET", "/nope", nil), 404, "not_found")
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/dashboard/app.js"} {
+		// HEAD, as probes and `curl -I` send it, answers as GET does.
+		if hr, err := http.Head(s.URL + p); err != nil || hr.StatusCode != 200 {
+			t.Errorf("HEAD %s: %v %v, want 200", p, hr, err)
+		} else {
+			hr.Body.Close()
+		}
+		if r := oaExpectErr(t, anon.Do("POST", p, map[string]any{}), 405, "method_not_allowed"); r.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST %s: Allow %q, want GET, HEAD", p, r.Header.Get("Allow"))
+		}
+	}
 
 	// --- metrics (after traffic) ------------------------------------------------
 	m := anon.Do("GET", "/metrics", nil).Expect(t, 200)

@@ -52,14 +52,26 @@ func (s *Server) devProvider(ctx *fasthttp.RequestCtx, rs *reqState, path string
 	}
 	parts := strings.Split(path, "/")
 	switch {
-	case len(parts) == 2 && parts[0] == "checkout" && ctx.IsGet():
+	case len(parts) == 2 && parts[0] == "checkout":
 		rs.route = "/dev/checkout/{id}"
+		if !ctx.IsGet() && !ctx.IsHead() {
+			methodNotAllowed(ctx, rs, "GET, HEAD")
+			return
+		}
 		s.devCheckout(ctx, rs, parts[1])
-	case len(parts) == 3 && parts[0] == "checkout" && parts[2] == "pay" && ctx.IsPost():
+	case len(parts) == 3 && parts[0] == "checkout" && parts[2] == "pay":
 		rs.route = "/dev/checkout/{id}/pay"
+		if !ctx.IsPost() {
+			methodNotAllowed(ctx, rs, "POST")
+			return
+		}
 		s.devPay(ctx, rs, parts[1])
-	case len(parts) == 3 && parts[0] == "receipts" && ctx.IsGet():
+	case len(parts) == 3 && parts[0] == "receipts":
 		rs.route = "/dev/receipts/{org}/{id}"
+		if !ctx.IsGet() && !ctx.IsHead() {
+			methodNotAllowed(ctx, rs, "GET, HEAD")
+			return
+		}
 		s.devReceipt(ctx, rs, parts[1], parts[2])
 	default:
 		respondError(ctx, rs, newError(errNotFound, "no such route"))

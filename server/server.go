@@ -295,6 +295,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, role listenerRole) {
 		s.orgAPI(ctx, &rs, strings.TrimPrefix(path, "/api/v1/billing/"))
 	case strings.HasPrefix(path, "/admin/v1/"):
 		s.adminAPI(ctx, &rs, strings.TrimPrefix(path, "/admin/v1/"))
+	case isSystemRoute(path) && !ctx.IsGet() && !ctx.IsHead():
+		// Read-only routes: GET (and HEAD, for probes), nothing else.
+		rs.route = path
+		methodNotAllowed(ctx, &rs, "GET, HEAD")
 	case path == "/healthz":
 		rs.route = "/healthz"
 		respond(ctx, &rs, 200, func(w *jw) { w.objStart(); w.kStr("status", "ok"); w.objEnd() })
@@ -313,14 +317,35 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, role listenerRole) {
 	case path == "/openapi.json":
 		rs.route = "/openapi.json"
 		serveOpenAPI(ctx, &rs)
-	case ctx.IsGet() && dashboard.Has(path): // "/" and "/dashboard/...": the billing dashboard
+	case dashboard.Has(path): // "/" and "/dashboard/...": the billing dashboard
 		rs.route = "/dashboard"
+		if !ctx.IsGet() && !ctx.IsHead() {
+			methodNotAllowed(ctx, &rs, "GET, HEAD")
+			break
+		}
 		dashboard.Serve(ctx)
 	default:
 		rs.route = "unknown"
 		respondError(ctx, &rs, newError(errNotFound, "no such route"))
 	}
 	s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+}
+
+// isSystemRoute reports whether path is one of the read-only routes outside
+// the APIs: health, readiness, metrics and the OpenAPI document.
+func isSystemRoute(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics", "/openapi.json":
+		return true
+	}
+	return false
+}
+
+// methodNotAllowed answers 405 method_not_allowed with the Allow header
+// naming the methods the route takes.
+func methodNotAllowed(ctx *fasthttp.RequestCtx, rs *reqState, allow string) {
+	ctx.Response.Header.Set("Allow", allow)
+	respondError(ctx, rs, newError(errMethodNotAllowed, "method not allowed on this route"))
 }
 
 // authKey authenticates an org API key from X-API-Key or Authorization: Bearer.
