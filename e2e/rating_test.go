@@ -55,6 +55,28 @@ func TestRatedCharges(t *testing.T) {
 	if r := c.Do("POST", "/api/v1/billing/charges", map[string]any{"reference": "x", "channel": "llm", "usage": map[string]any{"model": "unknown"}}); r.Status != 422 {
 		t.Fatalf("unknown model: %d", r.Status)
 	}
+	// Usage with an input its channel's rate does not take is refused, not
+	// billed as if the input were absent (seconds on sms would bill 1 unit),
+	// for charges and holds alike, and writes nothing.
+	before := num(t, c.Do("GET", "/api/v1/billing/balance", nil).Expect(t, 200).Data(), "balance_micros")
+	for _, tc := range []struct {
+		path, channel, input string
+		usage                map[string]any
+	}{
+		{"/charges", "sms", "seconds", map[string]any{"destination": "14155550100", "seconds": 5}},
+		{"/charges", "sms", "model", map[string]any{"destination": "14155550100", "units": 1, "model": "gpt-4o-mini"}},
+		{"/charges", "voice", "units", map[string]any{"destination": "14155550100", "seconds": 60, "units": 2}},
+		{"/charges", "llm", "destination", map[string]any{"model": "gpt-4o-mini", "input_tokens": 10, "destination": "1"}},
+		{"/reservations", "voice", "input_tokens", map[string]any{"destination": "14155550100", "seconds": 60, "input_tokens": 3}},
+	} {
+		r := c.Do("POST", "/api/v1/billing"+tc.path, map[string]any{"reference": "foreign-" + tc.channel + "-" + tc.input, "channel": tc.channel, "usage": tc.usage})
+		if r.Status != 422 || r.ErrorCode() != "no_rate" || !strings.Contains(r.ErrorMessage(), "usage."+tc.input) {
+			t.Errorf("%s %s with %s: %d %s, want 422 no_rate naming usage.%s", tc.path, tc.channel, tc.input, r.Status, r.Body, tc.input)
+		}
+	}
+	if after := num(t, c.Do("GET", "/api/v1/billing/balance", nil).Expect(t, 200).Data(), "balance_micros"); after != before {
+		t.Errorf("refused usage moved the balance from %d to %d", before, after)
+	}
 	// An org override replaces the default for the channels it names.
 	s.Admin().Do("PUT", "/admin/v1/orgs/"+org.ID+"/rates", map[string]any{"channels": map[string]any{
 		"sms": map[string]any{"per": "unit", "prices": map[string]any{"*": 1000}}}}).Expect(t, 200)

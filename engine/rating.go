@@ -58,6 +58,50 @@ type Usage struct {
 	OutputTokens int64  `json:"o,omitempty"`
 	HasUnits     bool   `json:"hu,omitempty"`
 	HasSeconds   bool   `json:"hs,omitempty"`
+	// Sent is which inputs the request named, for admission (Estimate)
+	// only: it is not in the log, so Apply never depends on it.
+	Sent UsageInputs `json:"-"`
+}
+
+// UsageInputs is a set of usage inputs, one bit each.
+type UsageInputs uint8
+
+// The usage inputs.
+const (
+	InputDestination UsageInputs = 1 << iota
+	InputUnits
+	InputSeconds
+	InputModel
+	InputInputTokens
+	InputOutputTokens
+)
+
+// usageInputNames are the inputs' JSON names, in bit order.
+var usageInputNames = [...]string{"destination", "units", "seconds", "model", "input_tokens", "output_tokens"}
+
+// inputsOf is what a channel priced per per takes (SPEC.md section 6).
+func inputsOf(per string) UsageInputs {
+	switch per {
+	case PerUnit:
+		return InputDestination | InputUnits
+	case PerMinute:
+		return InputDestination | InputSeconds
+	case PerToken:
+		return InputModel | InputInputTokens | InputOutputTokens
+	}
+	return 0
+}
+
+// foreignInput names the first input u was sent with that a channel priced
+// per per does not take (seconds on a per-unit channel, say), or "".
+func (u *Usage) foreignInput(per string) string {
+	foreign := u.Sent &^ inputsOf(per)
+	for i, name := range usageInputNames {
+		if foreign&(1<<i) != 0 {
+			return name
+		}
+	}
+	return ""
 }
 
 // Validate checks a card's shape and ranges. It returns a message for the

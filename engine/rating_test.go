@@ -912,3 +912,44 @@ func TestEstimateMatchesApply(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimateRefusesInputsTheRateDoesNotTake: admission refuses usage that
+// names an input its channel's rate does not take (seconds on a per-unit
+// channel, a destination on a per-token one), since rating would ignore it;
+// usage with only the inputs of its channel is priced. Apply, which rates
+// commands already in the log, is unchanged: it never sees what was sent.
+func TestEstimateRefusesInputsTheRateDoesNotTake(t *testing.T) {
+	h := newHarness()
+	org := h.org(t, "A", 10_000_000)
+	wantCode(t, h.apply1(t, 1000, rtSetRates("", rtCard())), CodeOK)
+	all := []UsageInputs{InputDestination, InputUnits, InputSeconds, InputModel, InputInputTokens, InputOutputTokens}
+	full := Usage{Destination: "14155550100", Units: 1, HasUnits: true, Seconds: 60, HasSeconds: true,
+		Model: "gpt-4o-mini", InputTokens: 10, OutputTokens: 10}
+	for _, tc := range []struct {
+		channel string
+		takes   UsageInputs
+	}{
+		{"sms", InputDestination | InputUnits},
+		{"voice", InputDestination | InputSeconds},
+		{"llm", InputModel | InputInputTokens | InputOutputTokens},
+	} {
+		u := full
+		u.Sent = tc.takes
+		if est, msg, ok := h.e.Estimate(org, tc.channel, &u); !ok || est <= 0 {
+			t.Errorf("%s with its own inputs: (%d, %q, %v), want a price", tc.channel, est, msg, ok)
+		}
+		for i, in := range all {
+			if tc.takes&in != 0 {
+				continue
+			}
+			u.Sent = tc.takes | in
+			name := usageInputNames[i]
+			if _, msg, ok := h.e.Estimate(org, tc.channel, &u); ok || !strings.Contains(msg, "usage."+name) {
+				t.Errorf("%s with %s: (%q, %v), want refused naming usage.%s", tc.channel, name, msg, ok, name)
+			}
+		}
+	}
+	u := full
+	u.Sent = InputDestination | InputUnits | InputSeconds
+	wantCode(t, h.apply1(t, 2000, rtCharge(org, "logged", "sms", u)), CodeOK)
+}

@@ -127,8 +127,10 @@ func decodeUsage(u jsonx.Value) (*engine.Usage, *apiError) {
 			}
 			if f.Key == "destination" {
 				out.Destination = f.Value.Str
+				out.Sent |= engine.InputDestination
 			} else {
 				out.Model = f.Value.Str
+				out.Sent |= engine.InputModel
 			}
 		case "units", "seconds", "input_tokens", "output_tokens":
 			n, err := f.Value.Int64()
@@ -138,12 +140,16 @@ func decodeUsage(u jsonx.Value) (*engine.Usage, *apiError) {
 			switch f.Key {
 			case "units":
 				out.Units, out.HasUnits = n, true
+				out.Sent |= engine.InputUnits
 			case "seconds":
 				out.Seconds, out.HasSeconds = n, true
+				out.Sent |= engine.InputSeconds
 			case "input_tokens":
 				out.InputTokens = n
+				out.Sent |= engine.InputInputTokens
 			case "output_tokens":
 				out.OutputTokens = n
+				out.Sent |= engine.InputOutputTokens
 			}
 		default:
 			return nil, invalidField("usage."+f.Key, "unknown field")

@@ -363,6 +363,13 @@ func (r *Response) ErrorCode() string {
 	return c
 }
 
+// ErrorMessage returns the envelope's error message, or "".
+func (r *Response) ErrorMessage() string {
+	e, _ := r.JSON["error"].(map[string]any)
+	m, _ := e["message"].(string)
+	return m
+}
+
 // Client sends requests with fixed headers.
 type Client struct {
 	t       testing.TB
