@@ -21,7 +21,7 @@ const (
 const (
 	RoleAdmin  = "admin"  // everything in its org
 	RoleCharge = "charge" // charges, reservations, delivery reports, balance, status, rates
-	RoleRead   = "read"   // GET routes except reservations
+	RoleRead   = "read"   // every GET route
 )
 
 // Delivery report statuses.

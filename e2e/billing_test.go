@@ -446,6 +446,11 @@ func TestOrgIsolationRevocationAndRoles(t *testing.T) {
 	charge := s.Key(s.MustKey(t, a.ID, "charge"))
 	charge.Do("POST", "/api/v1/billing/charges", chargeBody("ck", 1)).Expect(t, 201)
 	charge.Do("GET", "/api/v1/billing/balance", nil).Expect(t, 200)
+	// A read key makes every GET (SPEC.md section 3), a hold's state included.
+	hold := obj(t, charge.Do("POST", "/api/v1/billing/reservations", map[string]any{"reference": "ro-hold", "channel": "sms", "amount_micros": 100}).Expect(t, 201).Data(), "reservation")
+	if got := read.Do("GET", "/api/v1/billing/reservations/"+hold["id"].(string), nil).Expect(t, 200).Data(); got["id"] != hold["id"] || got["status"] != "open" {
+		t.Fatalf("read key reading hold %v: %v", hold["id"], got)
+	}
 	if r := charge.Do("GET", "/api/v1/billing/transactions", nil); r.Status != 403 {
 		t.Fatalf("charge key listing: %d", r.Status)
 	}

@@ -42,7 +42,7 @@ var orgRoutes = []orgRoute{
 	{"charges/batch", "POST", rolesCharge, (*Server).postChargeBatch},
 	{"charges/{id}/delivery", "POST", rolesCharge, (*Server).postDelivery},
 	{"reservations", "POST", rolesCharge, (*Server).postReservation},
-	{"reservations/{id}", "GET", rolesCharge, (*Server).getReservation},
+	{"reservations/{id}", "GET", rolesAll, (*Server).getReservation}, // SPEC.md: read keys make every GET
 	{"reservations/{id}/extend", "POST", rolesCharge, (*Server).postReservationExtend},
 	{"reservations/{id}/commit", "POST", rolesCharge, (*Server).postReservationCommit},
 	{"reservations/{id}/release", "POST", rolesCharge, (*Server).postReservationRelease},

@@ -65,7 +65,7 @@ func init() {
 		{path: "keys create", args: "ORG [--role admin|charge|read]", group: groupAdmin, minArgs: 1, maxArgs: 1,
 			summary: "create an API key (default role admin); the secret is shown once", define: defKeysCreate,
 			help: "Roles: admin (everything in its org), charge (charges, reservations, delivery reports, balance,\n" +
-				"status, rates), read (GET routes except reservations)."},
+				"status, rates), read (every GET route)."},
 		{path: "keys list", args: "ORG", group: groupAdmin, minArgs: 1, maxArgs: 1,
 			summary: "list an org's keys (never their secrets)", define: defKeysList},
 		{path: "keys revoke", args: "ORG KEY", group: groupAdmin, minArgs: 2, maxArgs: 2,
