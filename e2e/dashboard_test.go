@@ -146,8 +146,8 @@ func TestDashboardStaticFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Errorf("POST /: %d, want 404 (the dashboard is GET only)", resp.StatusCode)
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /: %d, Allow %q, want 405 with Allow: GET, HEAD (the dashboard is read-only)", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
 

@@ -296,6 +296,11 @@ func (s *Server) KeyWithTimeout(key string, timeout time.Duration) *Client {
 	return c
 }
 
+// Exited is closed once the process has exited and everything it wrote is
+// in Logs (the process is reaped only after its output pipes are drained:
+// polling the pid alone can see it gone before its last lines are read).
+func (s *Server) Exited() <-chan struct{} { return s.exited }
+
 // Logs returns what the process wrote so far.
 func (s *Server) Logs() string {
 	if s.logBuf == nil {
