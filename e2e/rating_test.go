@@ -163,6 +163,11 @@ func TestVoiceCallHoldExtendCommit(t *testing.T) {
 			t.Fatalf("after extend %d: %s", i, r.Body)
 		}
 	}
+	// A commit whose usage names an input the hold's rate does not take is
+	// refused before anything is written; the hold stays open.
+	if r := c.Do("POST", "/api/v1/billing/reservations/"+id+"/commit", map[string]any{"usage": map[string]any{"destination": "14155550100", "seconds": 150, "units": 3}}); r.Status != 422 || r.ErrorCode() != "no_rate" || !strings.Contains(r.ErrorMessage(), "usage.units") {
+		t.Fatalf("commit with units on a per-minute hold: %d %s", r.Status, r.Body)
+	}
 	// The call lasted 150 s: 150 billable -> 60 + ceil(90/6)*6 = 150 s x 9000/60 = 22,500.
 	commit := c.Do("POST", "/api/v1/billing/reservations/"+id+"/commit", map[string]any{"usage": map[string]any{"destination": "14155550100", "seconds": 150}}).Expect(t, 201).Data()
 	tx := obj(t, commit, "transaction")

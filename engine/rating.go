@@ -92,9 +92,9 @@ func inputsOf(per string) UsageInputs {
 	return 0
 }
 
-// foreignInput names the first input u was sent with that a channel priced
+// ForeignInput names the first input u was sent with that a channel priced
 // per per does not take (seconds on a per-unit channel, say), or "".
-func (u *Usage) foreignInput(per string) string {
+func (u *Usage) ForeignInput(per string) string {
 	foreign := u.Sent &^ inputsOf(per)
 	for i, name := range usageInputNames {
 		if foreign&(1<<i) != 0 {

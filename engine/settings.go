@@ -92,7 +92,7 @@ func (e *Engine) Estimate(orgID, channel string, u *Usage) (int64, string, bool)
 	// rating: the gateway meant another pricing than the card has, so the
 	// card cannot price what was sent. Checked here, before the log, and
 	// not in Apply, so that commands already logged rate as they did.
-	if f := u.foreignInput(ch.Per); f != "" {
+	if f := u.ForeignInput(ch.Per); f != "" {
 		return 0, "usage." + f + " does not apply to channel " + strconv.Quote(channel) + ", priced per " + ch.Per, false
 	}
 	r, msg, ok := rateWith(ch, version, channel, u)

@@ -198,6 +198,9 @@ func (s *Server) postReservationCommit(ctx *fasthttp.RequestCtx, rs *reqState, k
 	if err == nil && !validHoldID(id) {
 		err = newError(errNotFound, "reservation not found")
 	}
+	if err == nil && cmd.Usage != nil {
+		err = s.commitUsageFits(k.OrgID, id, cmd.Usage)
+	}
 	if err != nil {
 		respondError(ctx, rs, err)
 		return
@@ -251,4 +254,20 @@ func (s *Server) postReservationRelease(ctx *fasthttp.RequestCtx, rs *reqState, 
 		return
 	}
 	s.answerHold(ctx, rs, &r, fasthttp.StatusOK, nil)
+}
+
+// commitUsageFits refuses, before the log, a commit whose usage names an
+// input the hold's rate does not take (422 no_rate, as a charge or a hold
+// with it is; see engine.Estimate). A hold already closed is left to the
+// engine, which replays its commit or refuses another; so is a hold that
+// cannot be read now.
+func (s *Server) commitUsageFits(org, id string, u *engine.Usage) *apiError {
+	h, ok, err := s.store.Hold(org, id)
+	if err != nil || !ok || h.Rate == nil || (h.Status != engine.HoldOpen && h.Status != engine.HoldExpired) {
+		return nil
+	}
+	if f := u.ForeignInput(h.Rate.Per); f != "" {
+		return newError(errNoRate, "usage."+f+" does not apply to this hold's channel "+strconv.Quote(h.Channel)+", priced per "+h.Rate.Per)
+	}
+	return nil
 }
