@@ -138,7 +138,6 @@ func readWallets(ctx context.Context, c *client.Client, orgs []benchOrg, paralle
 	return out
 }
 
-// audit runs GET /admin/v1/audit on one server.
 // entrySuffix names an audit mismatch's entry, if it has one.
 func entrySuffix(id string) string {
 	if id == "" {
@@ -147,6 +146,7 @@ func entrySuffix(id string) string {
 	return " (entry " + id + ")"
 }
 
+// audit runs GET /admin/v1/audit on one server.
 func audit(ctx context.Context, c *client.Client) AuditOutcome {
 	a := AuditOutcome{Source: c.BaseURL()}
 	r, err := c.Audit(ctx)

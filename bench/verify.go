@@ -53,9 +53,10 @@ func (v *Verification) problem(format string, args ...any) {
 	}
 }
 
-// AddAudit records an audit of a server the run's orgs orgs live on: an
-// error, any mismatch, or an audit of fewer orgs than the run used (the
-// durable state is missing wallets the server holds in memory) is a problem.
+// AddAudit records the audit of a server that holds the run's orgs (orgs
+// of them). An error, any mismatch, or fewer stored wallets checked than
+// the run used orgs (the durable state lacks wallets the server answers
+// from memory) is a problem.
 func (v *Verification) AddAudit(a AuditOutcome, orgs int) {
 	v.Audits = append(v.Audits, a)
 	switch {

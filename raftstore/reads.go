@@ -77,15 +77,11 @@ func (n *Node) Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err 
 		return 0, nil, err
 	}
 	mismatches = a.Problems
-	stored := make(map[string]bool, len(a.Orgs))
-	for _, o := range a.Orgs {
-		stored[o.ID] = true
-	}
 	// Every wallet in memory that has not changed since the stored state's
 	// applied index must be stored (newer ones may not be yet).
 	applied := a.Applied[group]
 	for _, mem := range n.engine.Orgs() {
-		if !stored[mem.ID] && mem.Index <= applied {
+		if !a.HasWallet(mem.ID) && mem.Index <= applied {
 			mismatches = append(mismatches, engine.AuditMismatch{OrgID: mem.ID, Problem: engine.AuditStoredWalletMissing,
 				BalanceMicros: mem.BalanceMicros})
 		}

@@ -151,7 +151,12 @@ type Audit struct {
 	// their org's running balance or hash chain, and orgs with ledger
 	// entries but no stored wallet.
 	Problems []engine.AuditMismatch
+
+	stored map[string]bool // the ids of Orgs
 }
+
+// HasWallet reports whether org's wallet record is among Orgs.
+func (a *Audit) HasWallet(org string) bool { return a.stored[org] }
 
 // Audit walks every org's ledger in order from one Pebble snapshot (so the
 // org records read with it are at the same applied index, whatever the FSM
@@ -216,13 +221,13 @@ func (s *State) Audit() (Audit, error) {
 	}
 	// A ledger whose wallet record is gone: the wallet was deleted on disk,
 	// and a restart would not even load the org (recovery loads wallets).
-	stored := make(map[string]bool, len(a.Orgs))
+	a.stored = make(map[string]bool, len(a.Orgs))
 	for _, o := range a.Orgs {
-		stored[o.ID] = true
+		a.stored[o.ID] = true
 	}
 	var orphans []string
 	for org := range a.LedgerSums {
-		if !stored[org] {
+		if !a.HasWallet(org) {
 			orphans = append(orphans, org)
 		}
 	}
