@@ -34,6 +34,7 @@ import (
 type diskFault struct {
 	on       atomic.Bool
 	syncOnly bool // fail syncs (EIO) instead of writes (ENOSPC)
+	create   bool // fail the creation of new WAL files (EROFS) instead
 	hits     atomic.Int64
 }
 
@@ -41,6 +42,13 @@ func (d *diskFault) String() string { return "diskFault" }
 
 func (d *diskFault) MaybeError(op errorfs.Op) error {
 	if !d.on.Load() || !strings.HasSuffix(op.Path, ".log") {
+		return nil
+	}
+	if d.create {
+		if op.Kind == errorfs.OpCreate || op.Kind == errorfs.OpReuseForWrite {
+			d.hits.Add(1)
+			return fmt.Errorf("injected: %w", syscall.EROFS)
+		}
 		return nil
 	}
 	switch op.Kind {
@@ -60,23 +68,26 @@ func (d *diskFault) MaybeError(op errorfs.Op) error {
 
 func TestStorageFault(t *testing.T) {
 	cases := []struct {
-		name     string
-		logDB    bool // fault the raft-log DB, else the state DB
-		syncOnly bool
+		name             string
+		logDB            bool // fault the raft-log DB, else the state DB
+		syncOnly, create bool // see diskFault
 	}{
-		{"raft log disk full", true, false},
-		{"raft log fsync fails", true, true},
-		{"state disk full", false, false},
+		{"raft log disk full", true, false, false},
+		{"raft log fsync fails", true, true, false},
+		{"state disk full", false, false, false},
+		// A read-only file system: files already open stay writable, and the
+		// fault shows when a memtable flush rotates the WAL.
+		{"raft log WAL cannot be created", true, false, true},
+		{"state WAL cannot be created", false, false, true},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
-			storageFaultRound(t, c.logDB, c.syncOnly)
+			storageFaultRound(t, c.logDB, &diskFault{syncOnly: c.syncOnly, create: c.create})
 		})
 	}
 }
 
-func storageFaultRound(t *testing.T, logDB, syncOnly bool) {
-	fault := &diskFault{syncOnly: syncOnly}
+func storageFaultRound(t *testing.T, logDB bool, fault *diskFault) {
 	fs := errorfs.Wrap(vfs.Default, fault)
 	cfg := Config{NodeID: "n1", RaftAddr: freeAddr(t), DataDir: t.TempDir(), Bootstrap: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -104,6 +115,13 @@ func storageFaultRound(t *testing.T, logDB, syncOnly bool) {
 	// are not synced; the raft log holds them), so that case takes a few
 	// hundred charges.
 	fault.on.Store(true)
+	if fault.create {
+		db := n.db
+		if logDB {
+			db = n.logDB
+		}
+		go func() { _ = db.Flush() }() // rotates the WAL
+	}
 	var (
 		mu           sync.Mutex
 		unacked      []string

@@ -7,8 +7,9 @@ import (
 )
 
 // faultWatchFS reports the first failed write or sync of any file Pebble
-// writes, before Pebble itself sees the error. Preallocate is not watched:
-// Pebble ignores its errors (some file systems have no fallocate).
+// writes, and a WAL file that cannot be created (see wrapCreated), before
+// Pebble itself sees the error. Preallocate is not watched: Pebble ignores
+// its errors (some file systems have no fallocate).
 //
 // Why: the state database commits without fsync, so Pebble reports a failed
 // WAL write to no one until a later commit finds the writer's sticky error,
@@ -40,7 +41,8 @@ func (fs faultWatchFS) wrap(f vfs.File, err error) (vfs.File, error) {
 }
 
 func (fs faultWatchFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.Create(name, c))
+	f, err := fs.FS.Create(name, c)
+	return fs.wrapCreated(name, f, err)
 }
 
 func (fs faultWatchFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
@@ -48,8 +50,43 @@ func (fs faultWatchFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts 
 }
 
 func (fs faultWatchFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, c))
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+	return fs.wrapCreated(newname, f, err)
 }
+
+// wrapCreated is wrap for a file just created. A WAL that cannot be
+// created (a read-only or failing file system) is a storage fault, reported
+// here, and Pebble gets a file whose every write and sync fails with the
+// same error instead of the error itself: Pebble panics on that error in
+// rotateWAL while its DB mutex is released, and unwinding through its
+// deferred unlock is a fatal runtime error ("unlock of unlocked mutex")
+// that no recover stops. With the file, the rotation completes, the next
+// commit to that WAL fails like any failed write, and the node, told
+// first, writes no more.
+func (fs faultWatchFS) wrapCreated(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil && isWAL(name) {
+		_ = fs.w.check(err)
+		return failedFile{err: err}, nil
+	}
+	return fs.wrap(f, err)
+}
+
+// failedFile stands for a WAL file that could not be created: reads find
+// nothing, writes and syncs fail with the creation's error.
+type failedFile struct{ err error }
+
+func (f failedFile) Close() error                       { return nil }
+func (f failedFile) Read([]byte) (int, error)           { return 0, f.err }
+func (f failedFile) ReadAt([]byte, int64) (int, error)  { return 0, f.err }
+func (f failedFile) Write([]byte) (int, error)          { return 0, f.err }
+func (f failedFile) WriteAt([]byte, int64) (int, error) { return 0, f.err }
+func (f failedFile) Preallocate(int64, int64) error     { return nil }
+func (f failedFile) Stat() (vfs.FileInfo, error)        { return nil, f.err }
+func (f failedFile) Sync() error                        { return f.err }
+func (f failedFile) SyncData() error                    { return f.err }
+func (f failedFile) SyncTo(int64) (bool, error)         { return false, f.err }
+func (f failedFile) Prefetch(int64, int64) error        { return nil }
+func (f failedFile) Fd() uintptr                        { return vfs.InvalidFd }
 
 type watchedFile struct {
 	vfs.File

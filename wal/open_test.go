@@ -211,3 +211,74 @@ func TestTableBlocksAndEarlierTablesStayReadable(t *testing.T) {
 		closer.Close()
 	}
 }
+
+// walCreateFault fails the creation of WAL files (a read-only or failing
+// file system) while on; files already open stay writable.
+type walCreateFault struct{ on atomic.Bool }
+
+func (f *walCreateFault) String() string { return "walCreateFault" }
+
+func (f *walCreateFault) MaybeError(op errorfs.Op) error {
+	if f.on.Load() && strings.HasSuffix(op.Path, ".log") && (op.Kind == errorfs.OpCreate || op.Kind == errorfs.OpReuseForWrite) {
+		return fmt.Errorf("injected: %w", syscall.EROFS)
+	}
+	return nil
+}
+
+// A WAL that cannot be created when Pebble rotates its WAL (a memtable
+// flush) reaches OnFatal and the next commit fails with ErrStorageFault;
+// the process survives (Pebble panics on that error with its mutex
+// released, which used to end in a fatal "unlock of unlocked mutex"), and
+// after the fault clears what was stored before is intact.
+func TestWALCreationFailureIsAStorageFault(t *testing.T) {
+	for _, zeroed := range []bool{false, true} {
+		t.Run(fmt.Sprint("zeroed=", zeroed), func(t *testing.T) {
+			fault := &walCreateFault{}
+			dir := t.TempDir()
+			var fatals atomic.Int32
+			var first atomic.Pointer[error]
+			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FS: errorfs.Wrap(vfs.Default, fault),
+				ZeroedWALs: zeroed,
+				OnFatal: func(err error) {
+					fatals.Add(1)
+					first.CompareAndSwap(nil, &err)
+				}}
+			db, err := OpenWith(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := NewRaftStore(db, 0)
+			for i := uint64(1); i <= 3; i++ {
+				if err := s.StoreLogs([]*raft.Log{mkLog(i, 1)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fault.on.Store(true)
+			_ = db.Flush() // rotates the WAL: its new file cannot be created
+			if fatals.Load() == 0 || !errors.Is(*first.Load(), ErrStorageFault) || !strings.Contains((*first.Load()).Error(), "read-only") {
+				t.Fatalf("OnFatal calls %d, first %v; want a storage fault naming the creation's error", fatals.Load(), first.Load())
+			}
+			if err := s.StoreLogs([]*raft.Log{mkLog(4, 1)}); !errors.Is(err, ErrStorageFault) {
+				t.Fatalf("StoreLogs after the failed creation: %v, want ErrStorageFault", err)
+			}
+			fault.on.Store(false)
+			_ = db.Close() // may report the WAL's error
+
+			db, err = OpenWith(dir, Options{Logger: opts.Logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			s = NewRaftStore(db, 0)
+			var l raft.Log
+			for i := uint64(1); i <= 3; i++ {
+				if err := s.GetLog(i, &l); err != nil {
+					t.Fatalf("log %d after reopening: %v", i, err)
+				}
+			}
+			if err := s.StoreLogs([]*raft.Log{mkLog(4, 2)}); err != nil {
+				t.Fatalf("StoreLogs after the fault cleared: %v", err)
+			}
+		})
+	}
+}
