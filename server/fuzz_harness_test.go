@@ -162,6 +162,7 @@ func (f *fuzzStore) Hold(org, id string) (engine.Hold, bool, error) {
 
 func (f *fuzzStore) Audit() (int, []engine.AuditMismatch, error) { return 1, nil, nil }
 func (f *fuzzStore) Ready() bool                                 { return true }
+func (f *fuzzStore) Fault() error                                { return nil }
 func (f *fuzzStore) Cluster() ClusterInfo                        { return ClusterInfo{NodeID: "n1", Leader: "n1"} }
 func (f *fuzzStore) IsLeader() bool                              { return true }
 func (f *fuzzStore) LeaderHTTPAddr() string                      { return "" }

@@ -49,6 +49,8 @@ type Store interface {
 	Audit() (orgsChecked int, mismatches []engine.AuditMismatch, err error)
 	// Ready reports whether recovery is done and a leader is known.
 	Ready() bool
+	// Fault is the storage fault that stopped the node, or nil.
+	Fault() error
 	Cluster() ClusterInfo
 	// IsLeader reports whether this node orders writes; LeaderHTTPAddr is
 	// where a follower forwards requests ("" when unknown).
@@ -268,6 +270,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, role listenerRole) {
 		return
 	}
 	if needsLeader(string(ctx.Method()), path) {
+		// A follower forwards as soon as it knows where the leader is, even
+		// while its own recovery is under way (a restarted former leader
+		// waits for the leader's commit index, which hashicorp/raft may
+		// send only after a backoff of seconds): the answer comes from the
+		// leader's state, not from this node's. /readyz still waits.
+		if s.store.Fault() == nil && !s.store.IsLeader() && s.store.LeaderHTTPAddr() != "" {
+			s.forward(ctx, &rs)
+			s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
+			return
+		}
 		if !s.store.Ready() {
 			rs.route = "not_ready"
 			respondError(ctx, &rs, newError(errUnavailable, "not ready: recovering or no leader; retry"))
