@@ -19,6 +19,7 @@ type benchStore struct {
 }
 
 func (b *benchStore) Ready() bool                             { return true }
+func (b *benchStore) Fault() error                            { return nil }
 func (b *benchStore) IsLeader() bool                          { return true }
 func (b *benchStore) ReadBarrier() error                      { return nil }
 func (b *benchStore) Orgs() []engine.OrgRecord                { return nil }
