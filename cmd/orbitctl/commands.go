@@ -381,7 +381,7 @@ func defPause(fs *flag.FlagSet) runFunc {
 		if a.g.json {
 			return a.printLastJSON()
 		}
-		fmt.Fprintf(a.stdout, "Paused org %s: charges are refused with 403 outbound_paused until 'orbitctl unpause %s'.\n", o.ID, o.ID)
+		fmt.Fprintf(a.stdout, "Paused org %s: charges are refused with 403 outbound_paused until '%s unpause %s'.\n", o.ID, progName, o.ID)
 		a.printOrg(o)
 		return nil
 	}
@@ -619,6 +619,7 @@ const demoFundsMicros = 150_000_000
 
 func defDemo(fs *flag.FlagSet) runFunc {
 	name := fs.String("name", "Demo", "the org's name")
+	apiURL := fs.String("api-url", "", "the org API's address for the printed commands (default: --url, or this node's public address when --url is orbitd's --admin-addr)")
 	return func(a *app, ctx context.Context, _ []string) error {
 		c, err := a.adminClient()
 		if err != nil {
@@ -636,8 +637,9 @@ func defDemo(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return fmt.Errorf("org %s and key %s created, but funding failed: %w", o.ID, k.Key, err)
 		}
-		balanceCurl := fmt.Sprintf(`curl -X GET "%s/api/v1/billing/balance" -H "X-API-Key: %s"`, a.g.url, k.Key)
-		chargeCurl := fmt.Sprintf(`curl -X POST "%s/api/v1/billing/charges" -H "X-API-Key: %s" -H "Content-Type: application/json" -d '{"reference":"demo_sms_0001","channel":"sms","amount_micros":4200}'`, a.g.url, k.Key)
+		api := a.demoAPIURL(ctx, c, k.Key, *apiURL)
+		balanceCurl := fmt.Sprintf(`curl -X GET "%s/api/v1/billing/balance" -H "X-API-Key: %s"`, api, k.Key)
+		chargeCurl := fmt.Sprintf(`curl -X POST "%s/api/v1/billing/charges" -H "X-API-Key: %s" -H "Content-Type: application/json" -d '{"reference":"demo_sms_0001","channel":"sms","amount_micros":4200}'`, api, k.Key)
 		if a.g.json {
 			out := map[string]any{
 				"org_id":         o.ID,
@@ -664,9 +666,38 @@ func defDemo(fs *flag.FlagSet) runFunc {
 		)
 		fmt.Fprintf(a.stdout, "\nCheck the balance:\n%s\n", balanceCurl)
 		fmt.Fprintf(a.stdout, "\nCharge $0.0042 for one SMS (run it twice: the repeat is a replay, not a second charge):\n%s\n", chargeCurl)
-		fmt.Fprintf(a.stdout, "\nOr with orbitctl: export ORBIT_API_KEY=%s; orbitctl balance\n", k.Key)
+		urlFlag := ""
+		if api != defaultURL {
+			urlFlag = " --url " + api
+		}
+		fmt.Fprintf(a.stdout, "\nOr with orbitctl: export ORBIT_API_KEY=%s; %s%s balance\n", k.Key, progName, urlFlag)
 		return nil
 	}
+}
+
+// demoAPIURL is where demo's printed commands reach the org API: --api-url
+// when given; else --url, when it serves the org API; else (--url is
+// orbitd's --admin-addr listener, which answers the org API 404) this
+// node's public address from the cluster view, with --url's scheme.
+func (a *app) demoAPIURL(ctx context.Context, admin *client.Client, key, flagURL string) string {
+	if flagURL != "" {
+		return strings.TrimRight(flagURL, "/")
+	}
+	probe := client.New(a.g.url, client.WithTimeout(callTimeout), client.WithAPIKey(key))
+	if _, err := probe.Balance(ctx); client.StatusOf(err) != 404 {
+		return a.g.url
+	}
+	info, err := admin.Cluster(ctx)
+	if err != nil {
+		return a.g.url
+	}
+	scheme, _, _ := strings.Cut(a.g.url, "://")
+	for _, n := range info.Nodes {
+		if n.ID == info.NodeID && n.HTTPAddr != nil && *n.HTTPAddr != "" {
+			return scheme + "://" + *n.HTTPAddr
+		}
+	}
+	return a.g.url
 }
 
 func cmdByPath(path string) *command {

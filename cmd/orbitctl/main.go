@@ -39,7 +39,12 @@ const (
 	callTimeout = 30 * time.Second
 )
 
+// progName is how the user ran orbitctl (bin/orbitctl from the repository),
+// for the commands its output suggests.
+var progName = "orbitctl"
+
 func main() {
+	progName = os.Args[0]
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

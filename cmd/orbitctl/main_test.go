@@ -420,3 +420,31 @@ func TestMoney(t *testing.T) {
 		t.Errorf("money: %q", got)
 	}
 }
+
+// TestDemoWithAdminListener: with orbitd --admin-addr, demo runs against the
+// operator listener, and the commands it prints reach the org API on the
+// public one (the operator listener answers the org API 404).
+func TestDemoWithAdminListener(t *testing.T) {
+	s := testserver.New(t)
+	s.EnableAdminListener()
+	s.Start()
+	out := mustCtl(t, "--url", s.AdminURL, "--admin-token", s.AdminToken, "demo")
+	key := match(t, `API key:\s+(dv_live_sk_[0-9a-f]+)`, out)
+	u := match(t, `curl -X GET "([^"]+)"`, out)
+	if want := s.URL + "/api/v1/billing/balance"; u != want {
+		t.Fatalf("demo's balance curl goes to %s, want the public listener's %s:\n%s", u, want, out)
+	}
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("demo's balance curl: %d", resp.StatusCode)
+	}
+	if !strings.Contains(out, "balance") || !strings.Contains(out, "--url "+s.URL+" balance") {
+		t.Fatalf("demo's orbitctl line does not name the public listener:\n%s", out)
+	}
+}

@@ -27,9 +27,17 @@ func TestParseFlagsLimits(t *testing.T) {
 	if err != nil || c.publicURL != "https://127.0.0.1:8443" {
 		t.Fatalf("with TLS: public URL %q, %v", c.publicURL, err)
 	}
+	for _, ok := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
+		if c, err := parseFlags([]string{"--debug-addr", ok}); err != nil || c.debugAddr != ok {
+			t.Errorf("--debug-addr %s refused: %v", ok, err)
+		}
+	}
 	t.Setenv("ORBIT_MAX_PENDING_WRITES", "64")
 	t.Setenv("ORBIT_READ_TIMEOUT", "5s")
-	if c, err = parseFlags(nil); err != nil || c.maxPendingWrites != 64 || c.readTimeout != 5*time.Second {
+	t.Setenv("ORBIT_RAFT_SNAPSHOT_THRESHOLD", "500")
+	t.Setenv("ORBIT_RAFT_TRAILING_LOGS", "100")
+	if c, err = parseFlags(nil); err != nil || c.maxPendingWrites != 64 || c.readTimeout != 5*time.Second ||
+		c.snapshotThreshold != 500 || c.trailingLogs != 100 {
 		t.Fatalf("from the environment: %+v %v", c, err)
 	}
 	for _, bad := range [][]string{
@@ -41,6 +49,10 @@ func TestParseFlagsLimits(t *testing.T) {
 		{"--read-timeout", "0s"},
 		{"--rate-limit-ip", "lots"},
 		{"--rate-limit-ip", "-1"},
+		{"--debug-addr", "0.0.0.0:6060"},
+		{"--debug-addr", ":6060"},
+		{"--debug-addr", "10.1.2.3:6060"},
+		{"--debug-addr", "6060"},
 	} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%v accepted", bad)

@@ -50,6 +50,18 @@ func flagEnvInt(fs *flag.FlagSet, dst *int, name, env string, def int, usage str
 	fs.IntVar(dst, name, def, usage+" (env "+env+")")
 }
 
+// flagEnvUint64 is flagEnvInt for an unsigned flag.
+func flagEnvUint64(fs *flag.FlagSet, dst *uint64, name, env string, def uint64, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			def = n
+		} else {
+			fmt.Fprintf(os.Stderr, "orbitd: %s=%q is not an unsigned integer; using %d\n", env, v, def)
+		}
+	}
+	fs.Uint64Var(dst, name, def, usage+" (env "+env+")")
+}
+
 // flagEnv defines a string flag whose default comes from an environment
 // variable when set.
 func flagEnv(fs *flag.FlagSet, dst *string, name, env, def, usage string) {
@@ -91,8 +103,8 @@ func parseFlags(args []string) (config, error) {
 	flagEnv(fs, &c.tlsCert, "tls-cert", "ORBIT_TLS_CERT", "", "PEM certificate chain: serve HTTPS (with --tls-key)")
 	flagEnv(fs, &c.tlsKey, "tls-key", "ORBIT_TLS_KEY", "", "PEM private key of --tls-cert")
 	flagEnv(fs, &c.adminAddr, "admin-addr", "ORBIT_ADMIN_ADDR", "", "serve the operator API (/admin/v1) only on this address (empty: on --http-addr)")
-	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "log entries between raft snapshots (0: default; tests use small values)")
-	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "log entries kept after a snapshot (0: default)")
+	flagEnvUint64(fs, &c.snapshotThreshold, "raft-snapshot-threshold", "ORBIT_RAFT_SNAPSHOT_THRESHOLD", 0, "log entries between raft snapshots (0: default; tests use small values)")
+	flagEnvUint64(fs, &c.trailingLogs, "raft-trailing-logs", "ORBIT_RAFT_TRAILING_LOGS", 0, "log entries kept after a snapshot (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -115,6 +127,12 @@ func parseFlags(args []string) (config, error) {
 	if c.adminAddr != "" && c.adminAddr == c.httpAddr {
 		fmt.Fprintln(os.Stderr, "orbitd: --admin-addr must differ from --http-addr")
 		return c, errors.New("bad --admin-addr")
+	}
+	if c.debugAddr != "" && !loopbackAddr(c.debugAddr) {
+		// Profiles and traces show request data and cost CPU on demand:
+		// never on an address other hosts reach.
+		fmt.Fprintln(os.Stderr, "orbitd: --debug-addr must be a loopback host:port (127.0.0.1, ::1 or localhost)")
+		return c, errors.New("bad --debug-addr")
 	}
 	if c.publicURL == "" {
 		scheme := "http://"
@@ -230,7 +248,14 @@ func run(cfg config) error {
 		logger.Warn("no leader yet; serving 503 until there is one", "err", err)
 	}
 	cancel()
-	fmt.Fprintf(os.Stderr, "orbitd: serving on %s (node %s, raft %s, data %s)\n", cfg.publicURL, cfg.nodeID, cfg.raftAddr, cfg.dataDir)
+	listen := "http://" + cfg.httpAddr
+	if cfg.tlsCert != "" {
+		listen = "https://" + cfg.httpAddr
+	}
+	if cfg.publicURL != listen {
+		listen += ", public URL " + cfg.publicURL
+	}
+	fmt.Fprintf(os.Stderr, "orbitd: serving on %s (node %s, raft %s, data %s)\n", listen, cfg.nodeID, cfg.raftAddr, cfg.dataDir)
 	if adminLn != nil {
 		fmt.Fprintf(os.Stderr, "orbitd: operator API only on %s://%s\n", tlsCfg.scheme(), cfg.adminAddr)
 	}
