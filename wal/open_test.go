@@ -78,22 +78,29 @@ func TestStoreLogsStorageFault(t *testing.T) {
 			fault.on.Store(false)
 			_ = db.Close() // may report the WAL's error
 
-			db, err = OpenWith("/log", Options{Logger: opts.Logger, FS: mem})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			s = NewRaftStore(db, 0)
-			var l raft.Log
-			for i := uint64(1); i <= 3; i++ {
-				if err := s.GetLog(i, &l); err != nil {
-					t.Fatalf("log %d after reopening: %v", i, err)
-				}
-			}
-			if err := s.StoreLogs([]*raft.Log{mkLog(4, 2)}); err != nil {
-				t.Fatalf("StoreLogs after the fault cleared: %v", err)
-			}
+			reopenKeepsLogs(t, "/log", Options{Logger: opts.Logger, FS: mem})
 		})
+	}
+}
+
+// reopenKeepsLogs reopens the raft-log database at dir once a fault has
+// cleared and requires the logs 1-3 stored before it, and a new store.
+func reopenKeepsLogs(t *testing.T, dir string, o Options) {
+	t.Helper()
+	db, err := OpenWith(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := NewRaftStore(db, 0)
+	var l raft.Log
+	for i := uint64(1); i <= 3; i++ {
+		if err := s.GetLog(i, &l); err != nil {
+			t.Fatalf("log %d after reopening: %v", i, err)
+		}
+	}
+	if err := s.StoreLogs([]*raft.Log{mkLog(4, 2)}); err != nil {
+		t.Fatalf("StoreLogs after the fault cleared: %v", err)
 	}
 }
 
@@ -264,21 +271,7 @@ func TestWALCreationFailureIsAStorageFault(t *testing.T) {
 			fault.on.Store(false)
 			_ = db.Close() // may report the WAL's error
 
-			db, err = OpenWith(dir, Options{Logger: opts.Logger})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			s = NewRaftStore(db, 0)
-			var l raft.Log
-			for i := uint64(1); i <= 3; i++ {
-				if err := s.GetLog(i, &l); err != nil {
-					t.Fatalf("log %d after reopening: %v", i, err)
-				}
-			}
-			if err := s.StoreLogs([]*raft.Log{mkLog(4, 2)}); err != nil {
-				t.Fatalf("StoreLogs after the fault cleared: %v", err)
-			}
+			reopenKeepsLogs(t, dir, Options{Logger: opts.Logger})
 		})
 	}
 }
