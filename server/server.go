@@ -270,23 +270,21 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, role listenerRole) {
 		return
 	}
 	if needsLeader(string(ctx.Method()), path) {
+		leader := s.store.IsLeader()
 		// A follower forwards as soon as it knows where the leader is, even
 		// while its own recovery is under way (a restarted former leader
 		// waits for the leader's commit index, which hashicorp/raft may
 		// send only after a backoff of seconds): the answer comes from the
-		// leader's state, not from this node's. /readyz still waits.
-		if s.store.Fault() == nil && !s.store.IsLeader() && s.store.LeaderHTTPAddr() != "" {
-			s.forward(ctx, &rs)
-			s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
-			return
-		}
-		if !s.store.Ready() {
+		// leader's state, not from this node's. /readyz still waits. A node
+		// stopped on a storage fault forwards nothing.
+		canForward := !leader && s.store.Fault() == nil && s.store.LeaderHTTPAddr() != ""
+		if !canForward && !s.store.Ready() {
 			rs.route = "not_ready"
 			respondError(ctx, &rs, newError(errUnavailable, "not ready: recovering or no leader; retry"))
 			s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
 			return
 		}
-		if !s.store.IsLeader() {
+		if !leader {
 			s.forward(ctx, &rs)
 			s.metrics.observe(rs.route, ctx.Response.StatusCode(), time.Since(rs.start))
 			return

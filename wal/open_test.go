@@ -47,30 +47,16 @@ func TestStoreLogsStorageFault(t *testing.T) {
 		t.Run(fmt.Sprint("syncs=", syncs), func(t *testing.T) {
 			fault := &walFault{syncs: syncs}
 			mem := vfs.NewMem()
-			var fatals atomic.Int32
-			var first atomic.Pointer[error]
-			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FS: errorfs.Wrap(mem, fault),
-				OnFatal: func(err error) {
-					fatals.Add(1)
-					first.CompareAndSwap(nil, &err)
-				}}
-			db, err := OpenWith("/log", opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := NewRaftStore(db, 0)
-			for i := uint64(1); i <= 3; i++ {
-				if err := s.StoreLogs([]*raft.Log{mkLog(i, 1)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			fatals := &fatalRecorder{}
+			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FS: errorfs.Wrap(mem, fault), OnFatal: fatals.record}
+			db, s := openWithLogs(t, "/log", opts)
 			fault.on.Store(true)
-			err = s.StoreLogs([]*raft.Log{mkLog(4, 1)})
+			err := s.StoreLogs([]*raft.Log{mkLog(4, 1)})
 			if !errors.Is(err, ErrStorageFault) {
 				t.Fatalf("StoreLogs during the fault: %v, want ErrStorageFault", err)
 			}
-			if fatals.Load() == 0 || !errors.Is(*first.Load(), ErrStorageFault) {
-				t.Fatalf("OnFatal calls %d, first %v", fatals.Load(), first.Load())
+			if fatals.count.Load() == 0 || !errors.Is(fatals.first(), ErrStorageFault) {
+				t.Fatalf("OnFatal calls %d, first %v", fatals.count.Load(), fatals.first())
 			}
 			if last, _ := s.LastIndex(); last != 3 {
 				t.Fatalf("last index %d after a failed store, want 3", last)
@@ -81,6 +67,43 @@ func TestStoreLogsStorageFault(t *testing.T) {
 			reopenKeepsLogs(t, "/log", Options{Logger: opts.Logger, FS: mem})
 		})
 	}
+}
+
+// fatalRecorder is an Options.OnFatal that counts its calls and keeps the
+// first error.
+type fatalRecorder struct {
+	count atomic.Int32
+	err   atomic.Pointer[error]
+}
+
+func (f *fatalRecorder) record(err error) {
+	f.count.Add(1)
+	f.err.CompareAndSwap(nil, &err)
+}
+
+// first is the first error recorded, or nil.
+func (f *fatalRecorder) first() error {
+	if p := f.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// openWithLogs opens the raft-log database at dir with o and stores logs
+// 1-3 in it, before any fault.
+func openWithLogs(t *testing.T, dir string, o Options) (*pebble.DB, *RaftStore) {
+	t.Helper()
+	db, err := OpenWith(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewRaftStore(db, 0)
+	for i := uint64(1); i <= 3; i++ {
+		if err := s.StoreLogs([]*raft.Log{mkLog(i, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, s
 }
 
 // reopenKeepsLogs reopens the raft-log database at dir once a fault has
@@ -242,28 +265,14 @@ func TestWALCreationFailureIsAStorageFault(t *testing.T) {
 		t.Run(fmt.Sprint("zeroed=", zeroed), func(t *testing.T) {
 			fault := &walCreateFault{}
 			dir := t.TempDir()
-			var fatals atomic.Int32
-			var first atomic.Pointer[error]
+			fatals := &fatalRecorder{}
 			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FS: errorfs.Wrap(vfs.Default, fault),
-				ZeroedWALs: zeroed,
-				OnFatal: func(err error) {
-					fatals.Add(1)
-					first.CompareAndSwap(nil, &err)
-				}}
-			db, err := OpenWith(dir, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := NewRaftStore(db, 0)
-			for i := uint64(1); i <= 3; i++ {
-				if err := s.StoreLogs([]*raft.Log{mkLog(i, 1)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+				ZeroedWALs: zeroed, OnFatal: fatals.record}
+			db, s := openWithLogs(t, dir, opts)
 			fault.on.Store(true)
 			_ = db.Flush() // rotates the WAL: its new file cannot be created
-			if fatals.Load() == 0 || !errors.Is(*first.Load(), ErrStorageFault) || !strings.Contains((*first.Load()).Error(), "read-only") {
-				t.Fatalf("OnFatal calls %d, first %v; want a storage fault naming the creation's error", fatals.Load(), first.Load())
+			if first := fatals.first(); fatals.count.Load() == 0 || !errors.Is(first, ErrStorageFault) || !strings.Contains(first.Error(), "read-only") {
+				t.Fatalf("OnFatal calls %d, first %v; want a storage fault naming the creation's error", fatals.count.Load(), first)
 			}
 			if err := s.StoreLogs([]*raft.Log{mkLog(4, 1)}); !errors.Is(err, ErrStorageFault) {
 				t.Fatalf("StoreLogs after the failed creation: %v, want ErrStorageFault", err)
